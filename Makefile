@@ -1,0 +1,36 @@
+# The README's two commands: `make demo` and `make test`. Both work on a fresh machine with Python 3.11.
+PY ?= python3.11
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha256sum | cut -c1-12)
+DEMO_ARGS ?= --methods cals,wav2lip
+
+.PHONY: demo test venv lint bench clean
+
+$(BIN)/python:
+	$(PY) -m venv $(VENV) || python3 -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+
+$(STAMP): $(BIN)/python pyproject.toml
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -e ".[dev]"
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+demo: venv
+	$(BIN)/talkbench doctor
+	$(BIN)/talkbench run $(DEMO_ARGS)
+
+test: venv
+	$(BIN)/ruff check talkbench cals baselines tests benchmarks
+	$(BIN)/python -m pytest -q tests
+
+lint: venv
+	$(BIN)/ruff check talkbench cals baselines tests benchmarks
+
+bench: venv
+	$(BIN)/python -m benchmarks
+
+clean:
+	rm -rf $(VENV) build *.egg-info

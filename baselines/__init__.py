@@ -1,0 +1,1 @@
+"""Baseline talking-face generators as native PyTorch implementations."""

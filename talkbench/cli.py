@@ -1,0 +1,75 @@
+"""The ``talkbench`` command: a thin click layer over the library API.
+
+Each subcommand lives in ``talkbench/_cli/<name>.py`` and is imported lazily, so ``talkbench
+--help`` stays fast and a broken optional dependency only breaks its own command.
+Exit codes (contract): 0 success; 1 some items failed; 2 usage/config error; 3 regression.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from talkbench.errors import ConfigError, TalkbenchError
+from talkbench.registry import import_string
+
+_COMMANDS = {
+    "doctor": "talkbench._cli.doctor:doctor",
+    "data": "talkbench._cli.lazy:data",
+    "score": "talkbench._cli.score:score",
+    "run": "talkbench._cli.run:run",
+    "report": "talkbench._cli.report:report",
+    "compare": "talkbench._cli.compare:compare",
+    "train": "talkbench._cli.lazy:train",
+    "sweep": "talkbench._cli.experiments:sweep",
+    "ablate": "talkbench._cli.experiments:ablate",
+}
+
+
+class _LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(_COMMANDS)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        spec = _COMMANDS.get(name)
+        if spec is None:
+            return None
+        try:
+            return import_string(spec)
+        except (ImportError, AttributeError) as exc:
+            @click.command(name=name, help=f"(unavailable: {exc})")
+            def _missing() -> None:
+                raise click.ClickException(f"'talkbench {name}' is not available: {exc}")
+
+            return _missing
+
+
+@click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="talkbench")
+def cli() -> None:
+    """talkbench: evaluate talking-face generators (CALS, Wav2Lip, ...) on LRW, LRS2, HDTF
+    and an offline synthetic corpus, with PSNR/SSIM/LMD/LSE-D/LSE-C and lip-reading accuracy."""
+
+
+def main() -> None:
+    try:
+        cli.main(standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(2 if exc.exit_code in (1, 2) else exc.exit_code)
+    except ConfigError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    except TalkbenchError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    except SystemExit:
+        raise
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,18 @@
+"""Method registry. Third-party methods register through the ``talkbench.methods`` entry-point
+group (value: ``"module:factory"`` returning a :class:`Method`)."""
+
+from talkbench.methods.base import Method
+from talkbench.registry import Registry
+
+METHODS: Registry = Registry("method", entry_point_group="talkbench.methods")
+for _name, _spec in {
+    "gt": "talkbench.methods.reference:GroundTruth",
+    "static": "talkbench.methods.reference:StaticFrame",
+    "cals": "cals.adapter:CALSMethod",
+    "wav2lip": "baselines.wav2lip.adapter:Wav2LipMethod",
+    "precomputed": "talkbench.methods.precomputed:PrecomputedMethod",
+    "external": "talkbench.methods.external:ExternalMethod",
+}.items():
+    METHODS.register(_name, _spec)
+
+__all__ = ["METHODS", "Method"]
