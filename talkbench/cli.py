@@ -38,9 +38,11 @@ class _LazyGroup(click.Group):
         try:
             return import_string(spec)
         except (ImportError, AttributeError) as exc:
-            @click.command(name=name, help=f"(unavailable: {exc})")
+            err = str(exc)
+
+            @click.command(name=name, help=f"(unavailable: {err})")
             def _missing() -> None:
-                raise click.ClickException(f"'talkbench {name}' is not available: {exc}")
+                raise click.ClickException(f"'talkbench {name}' is not available: {err}")
 
             return _missing
 

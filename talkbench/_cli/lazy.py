@@ -21,7 +21,7 @@ def lazy_group(name: str, commands: dict[str, str], help: str) -> click.Group:
             try:
                 return import_string(spec)
             except (ImportError, AttributeError) as exc:
-                err = exc
+                err = str(exc)
 
                 @click.command(name=cmd, help=f"(unavailable: {err})")
                 def _missing() -> None:

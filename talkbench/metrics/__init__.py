@@ -1,9 +1,21 @@
-"""Metrics: pure functions in ``functional/``, scorers registered here by name (lazy)."""
+"""Metrics: pure functions in ``functional/``, scorers registered here by name (lazy).
+
+Registry values are factories ``factory(device="cpu", **options) -> Scorer``.
+"""
 
 from talkbench.metrics.base import MetricInfo, ScoreInput, Scorer
 from talkbench.registry import Registry
 
 METRICS: Registry = Registry("metric")
-# name -> factory(device="cpu", **options) -> Scorer. Filled by the metrics and critics issues.
+for _name, _spec in {
+    "psnr": "talkbench.metrics.image:PSNRScorer",
+    "ssim": "talkbench.metrics.image:SSIMScorer",
+    "lmd": "talkbench.metrics.landmarks:LMDScorer",
+    "lvd": "talkbench.metrics.temporal:LandmarkVelocityScorer",
+    "csim": "talkbench.metrics.identity:IdentityScorer",
+    "lse": "talkbench.metrics.sync:LSEScorer",
+    "lipread": "talkbench.metrics.lipread:LipReadingScorer",
+}.items():
+    METRICS.register(_name, _spec)
 
 __all__ = ["METRICS", "MetricInfo", "ScoreInput", "Scorer"]

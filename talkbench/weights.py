@@ -1,0 +1,154 @@
+"""Loading and saving weights safely.
+
+Our own weights are safetensors (no pickle), fp16 where it suffices, each beside a JSON card
+``<file>.card.json`` (command, data, seed, metrics, sha256). Official third-party ``.pth`` files are
+read with ``torch.load(weights_only=True)``: files that need code execution are refused, and key or
+shape mismatches are reported by name.
+"""
+
+from __future__ import annotations
+
+import json
+import pickle
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from talkbench.cache import atomic_write, sha256_file
+from talkbench.errors import CheckpointError
+
+
+def card_path(weights: str | Path) -> Path:
+    p = Path(weights)
+    return p.with_name(p.name + ".card.json")
+
+
+def save_weights(
+    path: str | Path,
+    state_dict: Mapping[str, torch.Tensor],
+    card: Mapping[str, Any],
+    *,
+    dtype: torch.dtype | None = torch.float16,
+) -> dict[str, Any]:
+    """Write ``state_dict`` as safetensors (floating tensors cast to ``dtype``) plus its card.
+
+    ``card`` should hold at least ``command``, ``data``, ``seed`` and ``metrics``; ``sha256``,
+    ``file``, ``dtype`` and ``created`` are filled in here. Returns the full card.
+    """
+    path = Path(path)
+    tensors = {}
+    for k, v in state_dict.items():
+        t = v.detach().cpu()
+        if dtype is not None and t.is_floating_point():
+            t = t.to(dtype)
+        tensors[k] = t.contiguous()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    save_file(tensors, str(tmp))
+    tmp.replace(path)
+    full = dict(card)
+    full.update(
+        file=path.name,
+        sha256=sha256_file(path),
+        dtype=str(dtype).replace("torch.", "") if dtype is not None else "as-is",
+        num_params=int(sum(t.numel() for t in tensors.values())),
+        created=full.get("created") or time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    )
+    with atomic_write(card_path(path), "w") as f:
+        json.dump(full, f, indent=2, sort_keys=True)
+    return full
+
+
+def read_card(path: str | Path) -> dict[str, Any]:
+    """The card beside a weights file ({} if none)."""
+    cp = card_path(path)
+    return json.loads(cp.read_text()) if cp.exists() else {}
+
+
+def load_safetensors(path: str | Path, dtype: torch.dtype = torch.float32) -> dict[str, torch.Tensor]:
+    """Read a safetensors file, casting floating tensors to ``dtype``."""
+    p = Path(path)
+    if not p.exists():
+        raise CheckpointError("weights file not found", p)
+    try:
+        sd = load_file(str(p))
+    except Exception as exc:  # safetensors raises its own error types
+        raise CheckpointError(f"not a readable safetensors file ({exc})", p) from exc
+    return {k: (v.to(dtype) if v.is_floating_point() else v) for k, v in sd.items()}
+
+
+def load_torch_checkpoint(path: str | Path) -> Any:
+    """``torch.load(weights_only=True)``; a file that needs code execution is refused."""
+    p = Path(path)
+    if not p.exists():
+        raise CheckpointError("checkpoint file not found", p)
+    try:
+        return torch.load(p, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        raise CheckpointError(
+            f"refusing to load: the file needs arbitrary code execution to unpickle ({exc})", p
+        ) from exc
+    except Exception as exc:
+        raise CheckpointError(f"cannot read checkpoint ({exc})", p) from exc
+
+
+def load_weights_file(path: str | Path) -> dict[str, torch.Tensor]:
+    """A state dict from a .safetensors file or a (weights_only) torch file."""
+    p = Path(path)
+    if p.suffix == ".safetensors":
+        return load_safetensors(p)
+    obj = load_torch_checkpoint(p)
+    if isinstance(obj, Mapping) and "state_dict" in obj and isinstance(obj["state_dict"], Mapping):
+        obj = obj["state_dict"]
+    if not isinstance(obj, Mapping):
+        raise CheckpointError(f"expected a state dict, got {type(obj).__name__}", p)
+    return dict(obj)
+
+
+def strip_prefix(state_dict: Mapping[str, torch.Tensor], prefix: str = "module.") -> dict[str, torch.Tensor]:
+    """Remove a DataParallel/DDP prefix from every key that has it."""
+    return {k[len(prefix):] if k.startswith(prefix) else k: v for k, v in state_dict.items()}
+
+
+def load_state_dict_strict(
+    model: torch.nn.Module, state_dict: Mapping[str, torch.Tensor], source: str | Path = "<memory>"
+) -> None:
+    """Load strictly, reporting missing keys, unexpected keys and shape mismatches by name."""
+    own = model.state_dict()
+    missing = sorted(set(own) - set(state_dict))
+    unexpected = sorted(set(state_dict) - set(own))
+    shapes = [
+        f"{k}: checkpoint {tuple(state_dict[k].shape)} vs model {tuple(own[k].shape)}"
+        for k in own
+        if k in state_dict and tuple(state_dict[k].shape) != tuple(own[k].shape)
+    ]
+    if missing or unexpected or shapes:
+        parts = []
+        if missing:
+            parts.append(f"missing keys ({len(missing)}): {', '.join(missing[:10])}")
+        if unexpected:
+            parts.append(f"unexpected keys ({len(unexpected)}): {', '.join(unexpected[:10])}")
+        if shapes:
+            parts.append(f"shape mismatches ({len(shapes)}): {'; '.join(shapes[:10])}")
+        raise CheckpointError(" | ".join(parts), source)
+    cast = {k: v.to(own[k].dtype) if v.is_floating_point() else v for k, v in state_dict.items()}
+    model.load_state_dict(cast, strict=True)
+
+
+def weights_record(path: str | Path) -> dict[str, Any]:
+    """Provenance of a weights file for run.json: path, sha256 and its card."""
+    p = Path(path)
+    return {"path": str(p.resolve()), "sha256": sha256_file(p), "card": read_card(p)}
+
+
+CHECKPOINT_DIR = Path(__file__).resolve().parent.parent / "checkpoints"
+
+
+def shipped_weights(name: str) -> Path | None:
+    """Path of a shipped checkpoint ``checkpoints/<name>.safetensors`` if present."""
+    p = CHECKPOINT_DIR / f"{name}.safetensors"
+    return p if p.exists() else None
