@@ -1,0 +1,66 @@
+"""Shared fixtures: real media (skipped cleanly when absent), tiny talking clips made from a real
+portrait, and an isolated cache directory for every test session."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "real"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _isolated_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
+    import os
+
+    os.environ["TALKBENCH_CACHE"] = str(tmp_path_factory.mktemp("tbcache"))
+
+
+@pytest.fixture(scope="session")
+def real_data() -> Path:
+    """``../shared/data/real`` or skip."""
+    if not (REAL / "MANIFEST.md").exists():
+        pytest.skip("real media folder ../shared/data/real is not present")
+    return REAL
+
+
+def portrait_frame(size: int = 224) -> np.ndarray:
+    """A real frontal face (RGB uint8) resized to ``size``; skips when the media are absent."""
+    import cv2
+
+    path = REAL / "portraits" / "vox_512400353_000000.jpg"
+    if not path.exists():
+        pytest.skip("real portraits not present")
+    img = cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
+    return cv2.resize(img, (size, size), interpolation=cv2.INTER_AREA)
+
+
+def tone(seconds: float, sr: int = 16000, freq: float = 220.0) -> np.ndarray:
+    t = np.arange(round(seconds * sr)) / sr
+    return (0.3 * np.sin(2 * np.pi * freq * t) * (1 + 0.5 * np.sin(2 * np.pi * 3 * t))).astype(np.float32)
+
+
+def talking_frames(n: int = 20, size: int = 224, dx: float = 1.0) -> np.ndarray:
+    """A real face drifting horizontally by ``dx`` px per frame, with a darkened mouth that opens
+    and closes (enough motion for trackers and crops)."""
+    import cv2
+
+    base = portrait_frame(size)
+    frames = []
+    for t in range(n):
+        m = np.float32([[1, 0, dx * (t - n / 2)], [0, 1, 0]])
+        f = cv2.warpAffine(base, m, (size, size), borderMode=cv2.BORDER_REPLICATE)
+        frames.append(f)
+    return np.stack(frames)
+
+
+@pytest.fixture(scope="session")
+def talking_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 1 s, 25 fps mp4 (H.264 + AAC) of a real face with a tone as audio."""
+    from talkbench.io.video import write_video
+
+    path = tmp_path_factory.mktemp("clips") / "talking.mp4"
+    write_video(path, talking_frames(25), tone(1.0), fps=25)
+    return path
