@@ -18,9 +18,13 @@ $(STAMP): $(BIN)/python pyproject.toml
 
 venv: $(STAMP)
 
+# Until `talkbench run` lands, the demo runs the most complete path that works: doctor, then face
+# crops and landmarks for the real clips in ../shared/data/real/videos (when that folder exists).
+REAL_VIDEOS ?= ../shared/data/real/videos
 demo: venv
 	$(BIN)/talkbench doctor
-	$(BIN)/talkbench run $(DEMO_ARGS)
+	@if [ -d "$(REAL_VIDEOS)" ]; then $(BIN)/talkbench data crop --dataset folder --root "$(REAL_VIDEOS)" --split all; \
+	else echo "no real videos at $(REAL_VIDEOS): skipping the crop step"; fi
 
 test: venv
 	$(BIN)/ruff check talkbench cals baselines tests benchmarks
