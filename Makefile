@@ -14,6 +14,9 @@ $(BIN)/python:
 $(STAMP): $(BIN)/python pyproject.toml
 	$(BIN)/pip install -q torch==2.13.0
 	$(BIN)/pip install -q -e ".[dev]"
+	# The LSE agreement test's reference (syncnet_python's evaluate). --no-deps: its requirements
+	# would replace the pinned CPU torch with a CUDA build.
+	$(BIN)/pip install -q --no-deps syncnet-python==0.2.3
 	touch $(STAMP)
 
 venv: $(STAMP)

@@ -119,6 +119,8 @@ def load_state_dict_strict(
 ) -> None:
     """Load strictly, reporting missing keys, unexpected keys and shape mismatches by name."""
     own = model.state_dict()
+    # BatchNorm's num_batches_tracked counters are absent from many official files; they carry no weights.
+    state_dict = {**{k: v for k, v in own.items() if k.endswith("num_batches_tracked")}, **state_dict}
     missing = sorted(set(own) - set(state_dict))
     unexpected = sorted(set(state_dict) - set(own))
     shapes = [

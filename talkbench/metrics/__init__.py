@@ -14,6 +14,7 @@ for _name, _spec in {
     "lvd": "talkbench.metrics.temporal:LandmarkVelocityScorer",
     "csim": "talkbench.metrics.identity:IdentityScorer",
     "lse": "talkbench.metrics.sync:LSEScorer",
+    "lse-valid": "talkbench.metrics.sync:LSEValidScorer",
     "lipread": "talkbench.metrics.lipread:LipReadingScorer",
 }.items():
     METRICS.register(_name, _spec)
