@@ -1,9 +1,62 @@
-"""``talkbench run`` (placeholder until its issue lands)."""
+"""``talkbench run``: evaluate methods on a dataset split into a resumable run directory."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
 
 import click
 
+from talkbench.runner import DEFAULT_METRICS, RunConfig
+from talkbench.runner import run as run_lib
 
-@click.command(name="run", context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
-def run() -> None:
-    """Not implemented yet."""
-    raise click.ClickException("'talkbench run' is not implemented yet")
+
+def _weights(values: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+    out = []
+    for v in values:
+        if "=" not in v:
+            raise click.UsageError(f"--weights expects METHOD=PATH, got {v!r}")
+        m, p = v.split("=", 1)
+        if not Path(p).exists():
+            raise click.UsageError(f"--weights {m}: file not found: {p}")
+        out.append((m, p))
+    return tuple(out)
+
+
+@click.command(name="run")
+@click.option("--methods", required=True, help="Comma-separated method names, e.g. cals,wav2lip.")
+@click.option("--dataset", default="synth-lrs2", show_default=True)
+@click.option("--root", type=click.Path(file_okay=False), default=None, help="Dataset root (real datasets).")
+@click.option("--split", default="test", show_default=True)
+@click.option("--metrics", default=",".join(DEFAULT_METRICS), show_default=True)
+@click.option("--weights", multiple=True, help="METHOD=PATH (repeatable): evaluate a given checkpoint.")
+@click.option("--limit", type=int, default=None, help="Only the first N samples.")
+@click.option("--device", default="auto", show_default=True, help="auto | cpu | cuda[:N]")
+@click.option("--run-dir", type=click.Path(file_okay=False), default=None, help="Default: runs/<dataset>-<time>.")
+@click.option("--crop", type=click.Choice(["auto", "none"]), default="auto", show_default=True)
+@click.option("--no-gt", is_flag=True, help="Do not add the ground-truth row.")
+@click.option("--no-report", is_flag=True, help="Skip the HTML report.")
+def run(methods: str, dataset: str, root: str | None, split: str, metrics: str, weights: tuple[str, ...],
+        limit: int | None, device: str, run_dir: str | None, crop: str, no_gt: bool, no_report: bool) -> None:
+    """Generate with every method, score every sample, store tidy rows, write the report.
+
+    Re-running the same command on the same --run-dir resumes. Exit code 1 if any item failed."""
+    config = RunConfig(
+        methods=tuple(m.strip() for m in methods.split(",") if m.strip()), dataset=dataset, root=root, split=split,
+        metrics=tuple(m.strip() for m in metrics.split(",") if m.strip()), weights=_weights(weights),
+        limit=limit, device=device, crop=crop, include_gt=not no_gt,
+    )
+    run_dir = run_dir or f"runs/{dataset}-{time.strftime('%Y%m%d-%H%M%S')}"
+    summary = run_lib(config, run_dir)
+    click.echo(f"run dir: {summary.run_dir}  samples: {summary.samples}  generated+scored: {summary.pairs_done}  "
+               f"resumed (skipped): {summary.pairs_skipped}  failed items: {summary.failures}  "
+               f"time: {summary.seconds:.1f} s")
+    if not no_report:
+        from talkbench.report.html import build_report
+
+        click.echo(f"report: {build_report(summary.run_dir)}")
+    from talkbench.runner import count_failures
+
+    if count_failures(summary.run_dir):
+        sys.exit(1)

@@ -1,1 +1,1 @@
-"""report."""
+"""Reports: HTML page, figures and table exports."""

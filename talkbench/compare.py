@@ -1,0 +1,62 @@
+"""Regression checks between two runs (e.g. two checkpoints of one method) on their shared samples."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from talkbench.report.html import load_run
+from talkbench.report.tables import HIGHER
+from talkbench.stats import Paired, paired_difference
+
+
+@dataclass(frozen=True)
+class Verdict:
+    method: str
+    paired: Paired
+    higher_is_better: bool
+    regression: bool
+    improvement: bool
+
+
+def compare_runs(run_a: str | Path, run_b: str | Path, metrics: list[str] | None = None,
+                 alpha: float = 0.05, min_effect: float = 0.0) -> list[Verdict]:
+    """For every method present in both runs and every metric: paired difference B - A on the
+    samples both scored. A regression is a difference in the worse direction whose 95% CI excludes
+    zero, whose Wilcoxon p < ``alpha`` and whose size exceeds ``min_effect``."""
+    _, a = load_run(run_a)
+    _, b = load_run(run_b)
+    a = a[~a["metric"].str.startswith("__")].assign(method=lambda d: d["method"] + "@A")
+    b = b[~b["metric"].str.startswith("__")].assign(method=lambda d: d["method"] + "@B")
+    both = pd.concat([a, b])
+    methods = sorted({m[:-2] for m in a["method"]} & {m[:-2] for m in b["method"]})
+    wanted = metrics or sorted(set(a["metric"]) & set(b["metric"]) & set(HIGHER))
+    out = []
+    for method in methods:
+        for metric in wanted:
+            p = paired_difference(both, metric, f"{method}@A", f"{method}@B")
+            if p.n == 0:
+                continue
+            hib = HIGHER.get(metric, True)
+            worse = p.mean_diff < 0 if hib else p.mean_diff > 0
+            ci_excludes = (p.high < 0) if hib else (p.low > 0)
+            ci_better = (p.low > 0) if hib else (p.high < 0)
+            significant = not math.isnan(p.p_value) and p.p_value < alpha
+            big = abs(p.mean_diff) > min_effect
+            out.append(Verdict(method, p, hib, bool(worse and ci_excludes and significant and big),
+                               bool(not worse and ci_better and significant and big)))
+    return out
+
+
+def to_markdown(verdicts: list[Verdict], run_a: str, run_b: str) -> str:
+    lines = [f"### talkbench compare: `{run_a}` (A) vs `{run_b}` (B)", "",
+             "| method | metric | n | mean(B − A) | 95% CI | p | verdict |", "|---|---|---|---|---|---|---|"]
+    for v in verdicts:
+        p = v.paired
+        verdict = "**regression**" if v.regression else ("improvement" if v.improvement else "no significant change")
+        lines.append(f"| {v.method} | {p.metric} {'↑' if v.higher_is_better else '↓'} | {p.n} | {p.mean_diff:+.4f} | "
+                     f"[{p.low:+.4f}, {p.high:+.4f}] | {p.p_value:.3g} | {verdict} |")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,310 @@
+"""``talkbench run`` as a library call: plan -> crops (cached) -> generate -> score -> store.
+
+Every (method, sample) is committed to the store with its rows in one transaction, so a run killed at
+any moment resumes with the same command: finished pairs are skipped, none is duplicated. Peak memory
+is one sample's frames: rows stream to SQLite.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import re
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+from talkbench.cache import save_json_atomic
+from talkbench.errors import ConfigError, TalkbenchError
+from talkbench.store import ResultStore, Row
+from talkbench.types import GenRequest, lower_half_masked
+
+log = logging.getLogger(__name__)
+DEFAULT_METRICS = ("psnr", "ssim", "lmd", "lse", "lipread")
+PACKAGES = ("talkbench", "torch", "numpy", "scipy", "av", "dlib-bin", "opencv-python-headless", "safetensors")
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """What a run evaluates. ``identity()`` (everything but limit and device) must match to resume."""
+
+    methods: tuple[str, ...]
+    dataset: str = "synth-lrs2"
+    root: str | None = None
+    split: str = "test"
+    metrics: tuple[str, ...] = DEFAULT_METRICS
+    weights: tuple[tuple[str, str], ...] = ()
+    limit: int | None = None
+    device: str = "auto"
+    size: int = 128
+    crop: str = "auto"
+    include_gt: bool = True
+    seed: int = 0
+    metric_options: tuple[tuple[str, str, Any], ...] = field(default_factory=tuple)
+
+    @property
+    def all_methods(self) -> tuple[str, ...]:
+        ms = tuple(dict.fromkeys(self.methods))
+        return ("gt", *(m for m in ms if m != "gt")) if self.include_gt else ms
+
+    def identity(self) -> dict[str, Any]:
+        d = asdict(self)
+        d.pop("limit")
+        d.pop("device")
+        d["root"] = str(Path(d["root"]).resolve()) if d["root"] else None
+        d["methods"] = list(self.all_methods)
+        d["metrics"] = list(self.metrics)
+        d["weights"] = {m: str(Path(p).resolve()) for m, p in self.weights}
+        d["metric_options"] = [list(x) for x in self.metric_options]
+        return json.loads(json.dumps(d, default=str))
+
+
+@dataclass
+class RunSummary:
+    run_dir: Path
+    samples: int = 0
+    pairs_done: int = 0
+    pairs_skipped: int = 0
+    failures: int = 0
+    seconds: float = 0.0
+
+
+def resolve_device(device: str) -> str:
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"--device {device} requested but CUDA is not available")
+    return device
+
+
+def _git_sha() -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).resolve().parent, capture_output=True,
+                             text=True, timeout=5)
+        return out.stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def _versions() -> dict[str, str | None]:
+    out = {}
+    for p in PACKAGES:
+        try:
+            out[p] = version(p)
+        except PackageNotFoundError:
+            out[p] = None
+    return out
+
+
+def _safe_name(sample_id: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "__", sample_id)
+
+
+def _check_run_dir(run_dir: Path, config: RunConfig) -> dict[str, Any] | None:
+    path = run_dir / "run.json"
+    if not path.exists():
+        return None
+    try:
+        old = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"unreadable run.json ({exc})", path) from exc
+    mine = config.identity()
+    theirs = old.get("config", {})
+    diff = sorted(k for k in set(mine) | set(theirs) if mine.get(k) != theirs.get(k))
+    if diff:
+        detail = "; ".join(f"{k}: {theirs.get(k)!r} there vs {mine.get(k)!r} now" for k in diff)
+        raise ConfigError(f"run directory holds a run with a different config (refusing to mix): {detail}", run_dir)
+    return old
+
+
+def build_methods(config: RunConfig, device: str) -> tuple[dict[str, Any], dict[str, str]]:
+    """Instantiate and load every method; a method that fails to load is recorded, not fatal."""
+    from talkbench.methods import METHODS
+
+    weights = dict(config.weights)
+    for name in weights:
+        if name not in config.all_methods:
+            raise ConfigError(f"--weights names method {name!r}, which is not in --methods")
+    methods, broken = {}, {}
+    for name in config.all_methods:
+        try:
+            entry = METHODS.get(name)
+        except KeyError as exc:
+            raise ConfigError(str(exc.args[0])) from exc
+        try:
+            m = entry()
+            m.load(device=device, weights=weights.get(name))
+            methods[name] = m
+        except Exception as exc:  # a missing module or bad weights: recorded per sample, run goes on
+            broken[name] = f"{type(exc).__name__}: {exc}"
+            log.warning("method %s unavailable: %s", name, broken[name])
+    return methods, broken
+
+
+def build_scorers(config: RunConfig, device: str) -> tuple[dict[str, Any], dict[str, str]]:
+    from talkbench.metrics import METRICS
+
+    options: dict[str, dict[str, Any]] = {}
+    for metric, key, value in config.metric_options:
+        options.setdefault(metric, {})[key] = value
+    scorers, unavailable = {}, {}
+    for name in config.metrics:
+        try:
+            factory = METRICS.get(name)
+        except KeyError as exc:
+            raise ConfigError(str(exc.args[0])) from exc
+        try:
+            scorers[name] = factory(device=device, **options.get(name, {}))
+        except Exception as exc:
+            unavailable[name] = f"{type(exc).__name__}: {exc}"
+            log.warning("metric %s unavailable: %s", name, unavailable[name])
+    return scorers, unavailable
+
+
+def _score_rows(scorers: dict[str, Any], item, method: str, dataset: str, sample_id: str) -> list[Row]:
+    rows = []
+    for name, scorer in scorers.items():
+        if name == "lipread" and item.word is None:
+            continue  # no word label: lip-reading accuracy is undefined for this dataset (recorded in run.json)
+        try:
+            values = scorer.score(item)
+            rows.extend(Row(method, dataset, sample_id, k, float(v)) for k, v in values.items())
+        except TalkbenchError as exc:
+            rows.extend(Row(method, dataset, sample_id, info.name, math.nan, exc.reason) for info in scorer.outputs)
+        except Exception as exc:  # a scorer bug must not end the run; it is recorded with its type
+            rows.extend(Row(method, dataset, sample_id, info.name, math.nan, f"{type(exc).__name__}: {exc}")
+                        for info in scorer.outputs)
+    return rows
+
+
+def run(config: RunConfig, run_dir: str | Path, progress: bool = True,
+        on_sample: Callable[[str], None] | None = None) -> RunSummary:
+    """Evaluate ``config`` into ``run_dir`` (resuming what is there). Returns counts; failures are
+    rows with an error, never exceptions, except configuration errors (``ConfigError``)."""
+    from talkbench.datasets import DATASETS
+    from talkbench.faces.crop import load_clip
+    from talkbench.io.video import write_video
+    from talkbench.metrics.base import ScoreInput
+
+    t_start = time.perf_counter()
+    run_dir = Path(run_dir)
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"cannot create the run directory ({exc})", run_dir) from exc
+    previous = _check_run_dir(run_dir, config)
+    device = resolve_device(config.device)
+    try:
+        reader_cls = DATASETS.get(config.dataset)
+    except KeyError as exc:
+        raise ConfigError(str(exc.args[0])) from exc
+    reader = reader_cls(config.root)
+    methods, broken = build_methods(config, device)
+    scorers, unavailable = build_scorers(config, device)
+    record = {
+        "config": config.identity(),
+        "created": (previous or {}).get("created") or time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "git_sha": _git_sha(),
+        "packages": _versions(),
+        "device": device,
+        "methods": {n: {"card": asdict(m.card), "weights": m.weights_info()} for n, m in methods.items()},
+        "methods_unavailable": broken,
+        "metrics": {n: [asdict(i) for i in s.outputs] for n, s in scorers.items()},
+        "metrics_unavailable": unavailable,
+        "critics": {n: s.provenance() for n, s in scorers.items() if s.provenance()},
+        "protocol": {"crop": config.crop, "size": config.size, "fps": 25, "sample_rate": 16000,
+                     "reference_frame": "first frame", "pose_prior": "target frames, lower half zeroed"},
+    }
+    save_json_atomic(run_dir / "run.json", record)
+    store = ResultStore(run_dir / "results.sqlite", run=run_dir.name)
+    summary = RunSummary(run_dir)
+    samples = reader.samples(config.split)
+    bar = tqdm(total=config.limit, desc=f"run {config.dataset}/{config.split}", unit="sample", disable=not progress)
+    try:
+        for i, sample in enumerate(samples):
+            if config.limit is not None and i >= config.limit:
+                break
+            summary.samples += 1
+            bar.update(1)
+            pending = [m for m in config.all_methods if not store.is_done(m, config.dataset, sample.sample_id)]
+            summary.pairs_skipped += len(config.all_methods) - len(pending)
+            if not pending:
+                continue
+            t0 = time.perf_counter()
+            try:
+                clip = load_clip(sample, size=config.size, crop=config.crop)
+            except TalkbenchError as exc:
+                for m in pending:
+                    store.commit_sample(m, config.dataset, sample.sample_id,
+                                        [Row(m, config.dataset, sample.sample_id, "__sample__", None, str(exc))])
+                    summary.failures += 1
+                continue
+            request = GenRequest(
+                sample_id=sample.sample_id, reference=clip.frames[0], pose_prior=lower_half_masked(clip.frames),
+                audio=clip.audio, ground_truth=clip.frames,
+            )
+            for m in pending:
+                if m in broken:
+                    rows = [Row(m, config.dataset, sample.sample_id, "__generate__", None, f"method unavailable: {broken[m]}")]
+                    store.commit_sample(m, config.dataset, sample.sample_id, rows)
+                    summary.failures += 1
+                    continue
+                try:
+                    result = methods[m].generate([request])[0]
+                except Exception as exc:
+                    result = None
+                    err = f"{type(exc).__name__}: {exc}"
+                else:
+                    err = result.error
+                    if err is None and (result.frames is None or result.frames.shape != clip.frames.shape
+                                        or result.frames.dtype != np.uint8):
+                        got = None if result.frames is None else (result.frames.shape, str(result.frames.dtype))
+                        err = f"method returned {got}, expected {clip.frames.shape} uint8"
+                if err is not None:
+                    store.commit_sample(m, config.dataset, sample.sample_id,
+                                        [Row(m, config.dataset, sample.sample_id, "__generate__", None, err)])
+                    summary.failures += 1
+                    continue
+                media = run_dir / "media" / m / f"{_safe_name(sample.sample_id)}.mp4"
+                write_video(media, result.frames, clip.audio, fps=clip.fps, sample_rate=clip.sample_rate)
+                item = ScoreInput(
+                    sample_id=sample.sample_id, generated=result.frames, audio=clip.audio, reference=clip.frames,
+                    word=sample.word, reference_landmarks=clip.landmarks,
+                    meta={"alignment": sample.meta.get("alignment"), "transcript": sample.transcript},
+                )
+                rows = _score_rows(scorers, item, m, config.dataset, sample.sample_id)
+                summary.failures += sum(1 for r in rows if r.error)
+                store.commit_sample(m, config.dataset, sample.sample_id, rows, time.perf_counter() - t0)
+                summary.pairs_done += 1
+            if sample.meta.get("alignment") and len(record.setdefault("alignments", {})) < 3:
+                record["alignments"][sample.sample_id] = sample.meta["alignment"]
+            if on_sample is not None:
+                on_sample(sample.sample_id)
+    finally:
+        bar.close()
+        store.close()
+    record["dataset_problems"] = reader.problems
+    record["samples"] = summary.samples
+    if "lipread" in scorers:
+        record.setdefault("notes", []).append("lipread is scored only for samples with a word label")
+    save_json_atomic(run_dir / "run.json", record)
+    summary.seconds = time.perf_counter() - t_start
+    return summary
+
+
+def count_failures(run_dir: str | Path) -> int:
+    store = ResultStore(Path(run_dir) / "results.sqlite")
+    try:
+        return int(store.conn.execute("SELECT COUNT(*) FROM results WHERE error IS NOT NULL").fetchone()[0])
+    finally:
+        store.close()

@@ -1,0 +1,90 @@
+"""Results store: one SQLite file per run directory with tidy rows, resumable.
+
+Table ``results``: one row per (method, dataset, sample_id, metric) with ``value`` (REAL, NULL for
+NaN) and ``error`` (TEXT, NULL when fine). Table ``done``: a (method, dataset, sample_id) is marked
+done in the same transaction that writes its rows, so a run killed at any moment loses at most the
+sample in flight and a restart neither duplicates nor redoes finished work.
+"""
+
+from __future__ import annotations
+
+import math
+import sqlite3
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from talkbench.errors import TalkbenchError
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS results (
+  run TEXT NOT NULL, method TEXT NOT NULL, dataset TEXT NOT NULL, sample_id TEXT NOT NULL,
+  metric TEXT NOT NULL, value REAL, error TEXT,
+  PRIMARY KEY (method, dataset, sample_id, metric)
+);
+CREATE TABLE IF NOT EXISTS done (
+  method TEXT NOT NULL, dataset TEXT NOT NULL, sample_id TEXT NOT NULL, seconds REAL,
+  PRIMARY KEY (method, dataset, sample_id)
+);
+"""
+
+
+@dataclass(frozen=True)
+class Row:
+    method: str
+    dataset: str
+    sample_id: str
+    metric: str
+    value: float | None
+    error: str | None = None
+
+
+class ResultStore:
+    def __init__(self, path: str | Path, run: str = "") -> None:
+        self.path = Path(path)
+        self.run = run
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.conn = sqlite3.connect(self.path, timeout=30)
+            self.conn.execute("PRAGMA journal_mode=WAL")
+            self.conn.execute("PRAGMA synchronous=NORMAL")
+            self.conn.executescript(SCHEMA)
+        except (sqlite3.Error, OSError) as exc:
+            raise TalkbenchError(f"cannot open the results store ({exc})", self.path) from exc
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def is_done(self, method: str, dataset: str, sample_id: str) -> bool:
+        cur = self.conn.execute("SELECT 1 FROM done WHERE method=? AND dataset=? AND sample_id=?",
+                                (method, dataset, sample_id))
+        return cur.fetchone() is not None
+
+    def commit_sample(self, method: str, dataset: str, sample_id: str, rows: Iterable[Row], seconds: float = 0.0) -> None:
+        """Write all rows of one (method, sample) and mark it done, atomically."""
+        try:
+            with self.conn:
+                self.conn.executemany(
+                    "INSERT OR REPLACE INTO results VALUES (?,?,?,?,?,?,?)",
+                    [(self.run, r.method, r.dataset, r.sample_id, r.metric,
+                      None if r.value is None or (isinstance(r.value, float) and math.isnan(r.value)) else float(r.value),
+                      r.error) for r in rows],
+                )
+                self.conn.execute("INSERT OR REPLACE INTO done VALUES (?,?,?,?)", (method, dataset, sample_id, seconds))
+        except sqlite3.Error as exc:
+            raise TalkbenchError(f"cannot write results ({exc}); is the disk full or the folder read-only?", self.path) from exc
+
+    def rows(self) -> Iterator[Row]:
+        for r in self.conn.execute("SELECT method, dataset, sample_id, metric, value, error FROM results ORDER BY rowid"):
+            yield Row(*r)
+
+    def frame(self) -> pd.DataFrame:
+        """All rows as a tidy DataFrame (value NaN where NULL)."""
+        df = pd.read_sql_query("SELECT run, method, dataset, sample_id, metric, value, error FROM results", self.conn)
+        df["value"] = df["value"].astype(float)
+        return df
+
+    def count_done(self) -> int:
+        return int(self.conn.execute("SELECT COUNT(*) FROM done").fetchone()[0])
