@@ -141,6 +141,10 @@ def build_methods(config: RunConfig, device: str) -> tuple[dict[str, Any], dict[
             entry = METHODS.get(name)
         except KeyError as exc:
             raise ConfigError(str(exc.args[0])) from exc
+        except (ImportError, AttributeError) as exc:  # registered, but its package is not installed/built yet
+            broken[name] = f"{type(exc).__name__}: {exc}"
+            log.warning("method %s unavailable: %s", name, broken[name])
+            continue
         try:
             m = entry()
             m.load(device=device, weights=weights.get(name))
@@ -163,6 +167,10 @@ def build_scorers(config: RunConfig, device: str) -> tuple[dict[str, Any], dict[
             factory = METRICS.get(name)
         except KeyError as exc:
             raise ConfigError(str(exc.args[0])) from exc
+        except (ImportError, AttributeError) as exc:
+            unavailable[name] = f"{type(exc).__name__}: {exc}"
+            log.warning("metric %s unavailable: %s", name, unavailable[name])
+            continue
         try:
             scorers[name] = factory(device=device, **options.get(name, {}))
         except Exception as exc:

@@ -51,7 +51,7 @@ def score_video(
             scorer = METRICS.get(name)(device=device, **options.get(name, {}))
         except KeyError as exc:
             raise MetricError(str(exc.args[0])) from exc
-        except (ImportError, AttributeError) as exc:
+        except (ImportError, AttributeError, TalkbenchError) as exc:
             out["errors"][name] = f"metric unavailable: {exc}"
             continue
         try:
