@@ -1,0 +1,83 @@
+"""Wav2Lip as a talkbench Method.
+
+Weights, in order: ``load(weights=...)``; the official ``wav2lip_gan.pth`` / ``wav2lip.pth`` found by
+``talkbench doctor``'s search path; the shipped ``checkpoints/wav2lip-synth.safetensors``. The
+protocol gives 128-px face crops: the adapter resizes them to Wav2Lip's 96 px (bilinear, as
+``inference.py``), uses the protocol's reference frame (the first frame) as the identity input
+(official inference feeds the current unmasked frame, which the protocol withholds), and resizes the
+output back to the request size. These choices are written into each result's ``meta``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+from baselines.wav2lip.checkpoint import load_wav2lip
+from baselines.wav2lip.preprocess import mel_chunks, model_inputs
+from talkbench.errors import MethodError
+from talkbench.io.audio import wav2lip_mel
+from talkbench.methods.base import Method
+from talkbench.types import GenRequest, GenResult, MethodCard
+
+ADAPTER_NOTES = ("protocol crops resized to 96x96 (bilinear) and back; reference input = protocol reference "
+                 "frame; BGR inside the model; mel chunks of 16 steps at int(i*80/fps)")
+
+
+def default_weights() -> Path | None:
+    from talkbench._cli.doctor import find_weights
+    from talkbench.weights import shipped_weights
+
+    return find_weights("wav2lip_gan.pth") or find_weights("wav2lip.pth") or shipped_weights("wav2lip-synth")
+
+
+class Wav2LipMethod(Method):
+    card = MethodCard(name="wav2lip", version="1", native_size=96, audio_frontend="wav2lip-mel (80x16 per frame)",
+                      licence="Wav2Lip: non-commercial research licence (official weights)",
+                      paper="Prajwal et al., A Lip Sync Expert Is All You Need, ACM MM 2020", notes=ADAPTER_NOTES)
+
+    def __init__(self, batch_size: int = 64) -> None:
+        self.batch_size = batch_size
+        self.model = None
+        self.device = "cpu"
+        self.weights_path: Path | None = None
+
+    def load(self, device: str = "cpu", weights: str | Path | None = None) -> None:
+        path = Path(weights) if weights else default_weights()
+        if path is None:
+            raise MethodError("no Wav2Lip weights: pass --weights wav2lip=wav2lip_gan.pth, put the official file in "
+                              "$TALKBENCH_WEIGHTS, or train one with `talkbench train wav2lip`")
+        self.model = load_wav2lip(path, "generator").to(device)
+        self.device, self.weights_path = device, path
+
+    def weights_info(self) -> dict:
+        from talkbench.weights import weights_record
+
+        return weights_record(self.weights_path) if self.weights_path else {}
+
+    @torch.no_grad()
+    def generate(self, requests: Sequence[GenRequest]) -> list[GenResult]:
+        if self.model is None:
+            raise MethodError("call load() first")
+        results = []
+        for r in requests:
+            try:
+                mel = wav2lip_mel(r.audio)
+                if np.isnan(mel).any():
+                    raise MethodError("mel spectrogram has NaN (silent or corrupt audio)")
+                chunks = torch.from_numpy(mel_chunks(mel, r.num_frames, r.fps))[:, None]
+                faces = torch.from_numpy(model_inputs(r.pose_prior, r.reference))
+                outs = []
+                for i in range(0, r.num_frames, self.batch_size):
+                    y = self.model(chunks[i : i + self.batch_size].to(self.device), faces[i : i + self.batch_size].to(self.device))
+                    outs.append(y.float().cpu())
+                bgr = (torch.cat(outs).permute(0, 2, 3, 1).numpy() * 255.0).clip(0, 255).astype(np.uint8)
+                frames = np.stack([cv2.resize(np.ascontiguousarray(f[..., ::-1]), (r.size, r.size)) for f in bgr])
+                results.append(GenResult(r.sample_id, frames, meta={"adapter": ADAPTER_NOTES}))
+            except MethodError as exc:
+                results.append(GenResult(r.sample_id, None, error=exc.reason))
+        return results
