@@ -19,8 +19,21 @@ from talkbench.metrics.base import MetricInfo, ScoreInput
 from talkbench.metrics.functional.landmarks import LMD_VARIANTS, landmark_distance
 from talkbench.metrics.pairing import pair_frames
 
+_LAST: dict = {}
+
 
 def _landmarks_pair(gen: np.ndarray, ref: np.ndarray, box_source: str) -> tuple[np.ndarray, np.ndarray]:
+    """Landmarks of both sides; the last result is memoised so LMD and LVD on the same sample share
+    one detection pass."""
+    key = (gen.shape, ref.shape, box_source, hash(gen.tobytes()), hash(ref.tobytes()))
+    if _LAST.get("key") == key:
+        return _LAST["value"]
+    value = _compute_landmarks_pair(gen, ref, box_source)
+    _LAST.update(key=key, value=value)
+    return value
+
+
+def _compute_landmarks_pair(gen: np.ndarray, ref: np.ndarray, box_source: str) -> tuple[np.ndarray, np.ndarray]:
     from talkbench.faces.detect import FaceDetector
     from talkbench.faces.landmarks import LandmarkPredictor, detect_landmarks
 
