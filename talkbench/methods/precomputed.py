@@ -60,21 +60,7 @@ class PrecomputedMethod(Method):
         return None
 
     def _frames(self, path: Path, r: GenRequest) -> np.ndarray:
-        if self.crop == "none":
-            from talkbench.io.video import read_video
-
-            frames = read_video(path)
-            frames = np.stack([cv2.resize(f, (r.size, r.size), interpolation=cv2.INTER_AREA) for f in frames])
-        else:
-            from talkbench.faces.crop import load_clip
-
-            frames = load_clip(Sample("precomputed", "", r.sample_id, path), size=r.size, landmarks=False).frames
-        n = r.num_frames
-        if len(frames) < n - MAX_PAD:
-            raise MethodError(f"{len(frames)} frames but the ground truth has {n}", path)
-        if len(frames) < n:
-            frames = np.concatenate([frames, np.repeat(frames[-1:], n - len(frames), axis=0)])
-        return frames[:n]
+        return frames_for_request(path, r, self.crop)
 
     def generate(self, requests: Sequence[GenRequest]) -> list[GenResult]:
         out = []
@@ -93,3 +79,22 @@ class PrecomputedMethod(Method):
     def report(self) -> dict:
         """Requested ids without a file, and files never matched (so far)."""
         return {"missing": list(self.missing), "unmatched": sorted(set(self.files) - self.used)}
+
+
+def frames_for_request(path: Path, r: GenRequest, crop: str = "auto") -> np.ndarray:
+    """Decode a generated video and bring it to the request's crop size and frame count."""
+    if crop == "none":
+        from talkbench.io.video import read_video
+
+        frames = read_video(path)
+        frames = np.stack([cv2.resize(f, (r.size, r.size), interpolation=cv2.INTER_AREA) for f in frames])
+    else:
+        from talkbench.faces.crop import load_clip
+
+        frames = load_clip(Sample("precomputed", "", r.sample_id, path), size=r.size, landmarks=False).frames
+    n = r.num_frames
+    if len(frames) < n - MAX_PAD:
+        raise MethodError(f"{len(frames)} frames but the ground truth has {n}", path)
+    if len(frames) < n:
+        frames = np.concatenate([frames, np.repeat(frames[-1:], n - len(frames), axis=0)])
+    return frames[:n]
