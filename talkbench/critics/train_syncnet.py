@@ -35,8 +35,8 @@ class SyncNetTrainConfig:
     steps: int = 600
     clips_per_batch: int = 6
     windows_per_clip: int = 4
-    lr: float = 3e-4
-    tau: float = 1.0
+    lr: float = 1e-3
+    tau: float = 0.1
     max_clips: int | None = None
     seed: int = 0
     input_size: int = 224
@@ -124,9 +124,14 @@ def train_syncnet(cfg: SyncNetTrainConfig, out_dir: str | Path, resume: bool = F
         v, a = _batch(data, cfg, rng, mfccs)
         ev = model.forward_lip(v)
         ea = model.forward_aud(a)
-        logits = -torch.cdist(ev, ea) / cfg.tau
+        # Matching on distances of unit-norm embeddings (raw distances at initialisation are so large that
+        # the softmax saturates), plus a pull of the raw norms towards a constant so that the raw
+        # Euclidean distances LSE uses rank windows the same way.
+        logits = -torch.cdist(F.normalize(ev, dim=1), F.normalize(ea, dim=1)) / cfg.tau
         target = torch.arange(len(ev))
         loss = 0.5 * (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target))
+        norms = torch.cat([ev.norm(dim=1), ea.norm(dim=1)])
+        loss = loss + 1e-3 * ((norms - 10.0) ** 2).mean()
         opt.zero_grad()
         loss.backward()
         opt.step()

@@ -4,13 +4,11 @@ SSIM follows ``skimage.metrics.structural_similarity(..., channel_axis=-1, gauss
 sigma=1.5, use_sample_covariance=False, data_range=255)``: a Gaussian window truncated at 3.5 sigma
 (11 taps), local statistics filtered with scipy's ``mode="reflect"`` (half-sample symmetric) padding,
 C1 = (0.01 L)^2, C2 = (0.03 L)^2, the SSIM map cropped by 5 pixels on every side before the mean, and
-the mean over channels. Everything is computed as two dense
-matrix products per map (filter + crop), in float32 by default (values agree with skimage to ~1e-6).
+the mean over channels. Filtering plus cropping is computed as a 'valid' separable filter (see
+``_valid_filter``), in float32 by default (values agree with skimage to ~1e-8).
 """
 
 from __future__ import annotations
-
-from functools import lru_cache
 
 import numpy as np
 import torch
@@ -45,27 +43,31 @@ def peak_signal_noise_ratio(
     return 10.0 * torch.log10(data_range**2 / mse)
 
 
-def _reflect_index(i: int, n: int) -> int:
-    """scipy.ndimage ``mode='reflect'`` index (edge sample repeated: d c b a | a b c d | d c b a)."""
-    period = 2 * n
-    i %= period
-    return i if i < n else period - 1 - i
-
-
-@lru_cache(maxsize=32)
-def _filter_matrix(n: int, sigma: float, truncate: float) -> np.ndarray:
-    """Gaussian filtering of a length-``n`` signal with reflect boundaries, as an ``(n - 2r, n)``
-    matrix already cropped to the rows skimage keeps: filtering becomes two BLAS matmuls."""
+def gaussian_taps(sigma: float = 1.5, truncate: float = 3.5) -> np.ndarray:
+    """scipy.ndimage's normalised 1-D Gaussian: radius ``int(truncate * sigma + 0.5)`` (11 taps at
+    sigma 1.5), the window skimage's ``gaussian_weights=True`` uses."""
     radius = int(truncate * sigma + 0.5)
     x = np.arange(-radius, radius + 1, dtype=np.float64)
     g = np.exp(-0.5 * (x / sigma) ** 2)
-    g /= g.sum()
-    m = np.zeros((n, n))
-    for i in range(n):
-        for k, w in enumerate(g):
-            m[i, _reflect_index(i + k - radius, n)] += w
-    out = m[radius : n - radius]
-    out.setflags(write=False)
+    return g / g.sum()
+
+
+def _valid_filter(maps: torch.Tensor, taps: np.ndarray) -> torch.Tensor:
+    """Separable 'valid' filtering of (..., H, W) as weighted sums of shifted views.
+
+    skimage filters with scipy's ``mode="reflect"`` and then drops ``radius`` pixels on every side
+    before the mean; every kept output reads only in-image samples, so padding never matters and
+    the valid part of the convolution is exactly what survives the crop. Shifted-view
+    multiply-adds touch 11x fewer numbers than a dense matrix and beat single-channel conv2d on CPU.
+    """
+    k = len(taps)
+    h, w = maps.shape[-2] - k + 1, maps.shape[-1] - k + 1
+    rows = maps[..., 0:h, :] * float(taps[0])
+    for j in range(1, k):
+        rows.add_(maps[..., j : j + h, :], alpha=float(taps[j]))
+    out = rows[..., 0:w] * float(taps[0])
+    for j in range(1, k):
+        out.add_(rows[..., j : j + w], alpha=float(taps[j]))
     return out
 
 
@@ -76,20 +78,33 @@ def structural_similarity(
     sigma: float = 1.5,
     truncate: float = 3.5,
     device: str | torch.device | None = None,
-    batch_size: int = 32,
+    batch_size: int | None = None,
     precision: str = "float32",
 ) -> torch.Tensor:
-    """Per-frame SSIM ``(T,)`` of (T, H, W, C) frames, equal to skimage's (see module doc) to ~1e-6
-    in the default float32 arithmetic (``precision="float64"``: ~1e-15, about 3x slower on CPU)."""
+    """Per-frame SSIM ``(T,)`` of (T, H, W, C) frames, equal to skimage's (see module doc).
+
+    Args:
+        preds: generated frames (T, H, W, C), uint8 or float in ``[0, data_range]``.
+        target: ground-truth frames of the same shape.
+        data_range: L in C1 = (0.01 L)^2, C2 = (0.03 L)^2.
+        sigma: Gaussian window sigma.
+        truncate: window radius in sigmas (skimage/scipy default 3.5 -> 11 taps).
+        device: torch device to compute on.
+        batch_size: frames per step; default 2 on CPU (the maps then stay in cache) and 256 on CUDA.
+        precision: ``"float32"`` (agrees with skimage to ~1e-8) or ``"float64"`` (~1e-15).
+
+    Raises:
+        MetricError: shapes differ, clip empty, or frames smaller than the window.
+    """
     _check_pair(preds, target)
     n, h, w, c = preds.shape
-    win = 2 * int(truncate * sigma + 0.5) + 1
-    if h < win or w < win:
-        raise MetricError(f"frames of {h}x{w} are smaller than the {win}-tap SSIM window")
+    taps = gaussian_taps(sigma, truncate)
+    if h < len(taps) or w < len(taps):
+        raise MetricError(f"frames of {h}x{w} are smaller than the {len(taps)}-tap SSIM window")
     dev = torch.device(device or "cpu")
+    if batch_size is None:
+        batch_size = 2 if dev.type == "cpu" else 256
     dt = torch.float64 if precision == "float64" else torch.float32
-    mh = torch.tensor(_filter_matrix(h, sigma, truncate), device=dev, dtype=dt)
-    mw = torch.tensor(_filter_matrix(w, sigma, truncate), device=dev, dtype=dt).T.contiguous()
     # Work in units of the data range, centred on 0.5: float32 then keeps E[x^2] - E[x]^2 accurate
     # to ~1e-7, far below C2 = 9e-4; the means are shifted back for the luminance term.
     c1, c2 = 0.01**2, 0.03**2
@@ -98,11 +113,11 @@ def structural_similarity(
         x = (_to_tensor(preds[i : i + batch_size], dev) / data_range - 0.5).to(dt).permute(0, 3, 1, 2)
         y = (_to_tensor(target[i : i + batch_size], dev) / data_range - 0.5).to(dt).permute(0, 3, 1, 2)
         b = x.shape[0]
-        stack = torch.stack([x, y, x * x, y * y, x * y])  # (5, B, C, H, W)
-        f = mh @ stack @ mw  # separable Gaussian filter + border crop, as matmuls
-        ux, uy, uxx, uyy, uxy = f
-        vx, vy, vxy = uxx - ux * ux, uyy - uy * uy, uxy - ux * uy  # shift-invariant
+        # Only vx + vy enters SSIM, so x^2 + y^2 is filtered as one map (4 maps, not 5).
+        f = _valid_filter(torch.stack([x, y, x * x + y * y, x * y]), taps)
+        ux, uy, uss, uxy = f
+        vsum, vxy = uss - ux * ux - uy * uy, uxy - ux * uy  # shift-invariant
         mx, my = ux + 0.5, uy + 0.5  # the luminance term needs the uncentred means
-        s = ((2 * mx * my + c1) * (2 * vxy + c2)) / ((mx * mx + my * my + c1) * (vx + vy + c2))
+        s = ((2 * mx * my + c1) * (2 * vxy + c2)) / ((mx * mx + my * my + c1) * (vsum + c2))
         out.append(s.reshape(b, c, -1).to(torch.float64).mean(dim=2).mean(dim=1))
     return torch.cat(out)

@@ -1,0 +1,127 @@
+"""CALS: config validation, masking, every training stage on a tiny model, resume, inference
+windows, ablation variants, the Method adapter."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from cals.audio2lip import phone_mask
+from cals.checkpoint import export, load_cals
+from cals.config import from_dict, load_config, with_overrides
+from cals.data import ClipBank
+from cals.inference import generate, lip_units_long
+from cals.model import CALS
+from cals.train import Trainer
+from talkbench.errors import ConfigError, MetricError
+
+TINY = {"model": {"img_size": 32, "unit_dim": 16, "d_model": 32, "layers": 1, "heads": 2, "ff": 64, "unet_base": 8,
+                  "sync_width": 0.1, "dropout": 0.0},
+        "loss": {"sync_after_steps": 1, "segments": 2},
+        "train": {"window": 10, "batch_size": 2, "sync_steps": 2, "a2l_steps": 2, "e2e_steps": 3, "log_every": 1,
+                  "ckpt_every": 2}}
+
+
+@pytest.fixture(scope="module")
+def bank() -> ClipBank:
+    from talkbench.datasets.synth.corpus import SPECS, _clip_plan, load_vocabulary, render_clip
+
+    vocab = load_vocabulary()
+    clips = []
+    for i in range(2):
+        c = render_clip(SPECS["synth-lrs2"], _clip_plan(SPECS["synth-lrs2"], "train", i, 0, vocab), 0)
+        import cv2
+
+        frames = np.stack([cv2.resize(f, (32, 32), interpolation=cv2.INTER_AREA) for f in c["frames"]])
+        clips.append((f"c{i}", frames, c["audio"]))
+    return ClipBank(clips)
+
+
+def test_config_rejects_unknown_keys(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="unknown keys in model: layerz"):
+        from_dict({"model": {"layerz": 3}})
+    p = tmp_path / "c.yaml"
+    p.write_text("trian: {}\n")
+    with pytest.raises(ConfigError, match="unknown top-level keys: trian"):
+        load_config(p)
+    paper = load_config("lrs2")
+    assert (paper.model.layers, paper.model.d_model, paper.model.ff, paper.model.heads) == (6, 512, 2048, 8)
+    assert (paper.loss.l1, paper.loss.gan, paper.loss.sync) == (10.0, 0.07, 0.03)
+
+
+def test_phone_mask_segments() -> None:
+    g = torch.Generator().manual_seed(0)
+    for t in (20, 50, 101):
+        m = phone_mask(t, 5, 0.5, g)
+        runs = np.diff(np.flatnonzero(np.diff(np.r_[0, m.int().numpy(), 0])))[::2]
+        assert all(r % 5 == 0 for r in runs)  # whole 5-unit segments (adjacent ones merge into runs)
+        assert abs(m.float().mean().item() - 0.5) <= 5 / t + 1e-9
+
+
+def test_all_stages_train_and_resume(tmp_path: Path, bank: ClipBank) -> None:
+    cfg = from_dict(TINY)
+    tr = Trainer(cfg, tmp_path / "run", "cpu", bank)
+    last = tr.fit(progress=False)
+    assert tr.step == {"sync": 2, "a2l": 2, "e2e": 3}
+    assert np.isfinite(last["l1"]) and tr.sync_on and "d_av" in last and "d_vv" in last
+    logs = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    assert {r["stage"] for r in logs} == {"sync", "a2l", "e2e"}
+    assert any("sync_match" in r for r in logs) and any("a2l" in r for r in logs)
+    cfg2 = with_overrides(cfg, train={"e2e_steps": 4})
+    tr2 = Trainer(cfg2, tmp_path / "run", "cpu", bank)
+    assert tr2.resume() and tr2.step["e2e"] == 3
+    tr2.fit(stages=("e2e",), progress=False)
+    assert tr2.step["e2e"] == 4
+
+
+def test_a2l_stage_learns_on_masked_steps(tmp_path: Path, bank: ClipBank) -> None:
+    cfg = from_dict({**TINY, "train": {**TINY["train"], "a2l_steps": 30, "lr": 3e-3}})
+    tr = Trainer(cfg, tmp_path / "r", "cpu", bank)
+    tr.fit(stages=("sync",), progress=False)
+    first = tr.train_a2l()["a2l"]
+    for _ in range(30):
+        last = tr.train_a2l()["a2l"]
+    assert last < first
+
+
+def test_baseline_variant_has_no_context_and_windows_are_exact(bank: ClipBank) -> None:
+    base = CALS(from_dict({"model": {**TINY["model"], "use_a2l": False}}).model).eval()
+    units = torch.randn(60, 80, 4)
+    whole = base.lip_units(units[None])[0]
+    torch.testing.assert_close(lip_units_long(base, units, max_len=20, overlap=5), whole)
+    # Changing audio far away does not change a phone-level frame.
+    far = units.clone()
+    far[40:] = 0
+    torch.testing.assert_close(base.lip_units(far[None])[0, :30], whole[:30])
+    a2l = CALS(from_dict(TINY).model).eval()
+    w = a2l.lip_units(units[None])[0]
+    assert not torch.allclose(a2l.lip_units(far[None])[0, :30], w[:30])  # context reaches far frames
+    # With attention limited to +-k <= overlap, windowed inference equals whole-sequence inference.
+    torch.testing.assert_close(lip_units_long(a2l, units, max_len=24, overlap=6, context_k=3),
+                               a2l.lip_units(units[None], context_k=3)[0], atol=1e-5, rtol=1e-5)
+
+
+def test_adapter_roundtrip_and_bad_audio(tmp_path: Path, bank: ClipBank) -> None:
+    from cals.adapter import CALSMethod
+    from talkbench.types import GenRequest, lower_half_masked
+
+    cfg = from_dict(TINY)
+    model = CALS(cfg.model)
+    path = tmp_path / "cals.safetensors"
+    export(model, cfg, path, {"command": "test", "data": "none", "seed": 0, "metrics": {}})
+    loaded, cfg2 = load_cals(path)
+    assert cfg2.model == cfg.model
+    m = CALSMethod()
+    m.load(weights=path)
+    _, frames, audio = bank.clips[0]
+    req = GenRequest("x", frames[0], lower_half_masked(frames[:12]), audio[: 12 * 640], mask_frames=(3, 4, 5))
+    res = m.generate([req])[0]
+    assert res.ok and res.frames.shape == (12, 32, 32, 3)
+    bad = m.generate([GenRequest("s", frames[0], lower_half_masked(frames[:12]), np.zeros(12 * 640, np.float32))])[0]
+    assert not bad.ok and "silent" in bad.error
+    with pytest.raises(MetricError, match="shorter"):
+        generate(loaded, audio[:1000], frames[0], lower_half_masked(frames[:12]))
