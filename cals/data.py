@@ -3,6 +3,7 @@ fixed-length windows with augmented audio units."""
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import torch
 from tqdm import tqdm
@@ -35,12 +36,16 @@ class ClipBank:
             if limit is not None and i >= limit:
                 break
             try:
-                c = load_clip(s, size=size, landmarks=False)
+                # Protocol crops (128, cached once for every trainer), resized to the model's size.
+                c = load_clip(s, size=128, landmarks=False)
             except TalkbenchError as exc:
                 tqdm.write(f"skip {s.sample_id}: {exc}")
                 continue
+            frames = c.frames
+            if size != 128:
+                frames = np.stack([cv2.resize(f, (size, size), interpolation=cv2.INTER_AREA) for f in frames])
             if c.num_frames >= cfg.window:
-                clips.append((s.sample_id, c.frames, c.audio))
+                clips.append((s.sample_id, frames, c.audio))
         return cls(clips)
 
 

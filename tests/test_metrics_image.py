@@ -90,3 +90,32 @@ def test_bad_inputs() -> None:
         scorer.score(ScoreInput("x", a, np.zeros(1), reference=np.zeros((2, 30, 30, 3), np.uint8)))
     out = scorer.score(ScoreInput("x", np.zeros((3, 32, 32, 3), np.uint8), np.zeros(1), reference=a))
     assert out["ssim"] == pytest.approx(1.0)  # trimmed to the shorter clip
+
+
+def test_float64_path_and_batching_match_skimage(random_pair) -> None:
+    a, b = random_pair
+    _, ssim = _sk(a, b)
+    np.testing.assert_allclose(structural_similarity(a, b, precision="float64").numpy(), ssim, atol=1e-12)
+    one = structural_similarity(a, b, batch_size=1).numpy()
+    np.testing.assert_allclose(structural_similarity(a, b, batch_size=len(a)).numpy(), one, atol=1e-12)
+
+
+def test_gaussian_window_is_scipys() -> None:
+    from scipy.ndimage import gaussian_filter1d
+
+    from talkbench.metrics.functional.image import gaussian_taps
+
+    delta = np.zeros(31)
+    delta[15] = 1.0
+    taps = gaussian_taps(1.5, 3.5)
+    assert len(taps) == 11  # skimage's win_size for sigma 1.5
+    np.testing.assert_allclose(gaussian_filter1d(delta, 1.5, truncate=3.5)[10:21], taps, atol=1e-15)
+
+
+@pytest.mark.skipif(not __import__("torch").cuda.is_available(), reason="no CUDA device")
+def test_cuda_matches_cpu(random_pair) -> None:
+    a, b = random_pair
+    np.testing.assert_allclose(structural_similarity(a, b, device="cuda").cpu().numpy(),
+                               structural_similarity(a, b).numpy(), atol=1e-6)
+    np.testing.assert_allclose(peak_signal_noise_ratio(a, b, device="cuda").cpu().numpy(),
+                               peak_signal_noise_ratio(a, b).numpy(), atol=1e-9)

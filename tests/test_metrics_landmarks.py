@@ -103,3 +103,37 @@ def test_lmd_scorer_on_real_face(talking_clip) -> None:
     assert out["lmd"] > 1.0
     lvd = METRICS.get("lvd")().score(ScoreInput("t", frames, clip.audio, reference=frames))
     assert lvd["lvd"] == 0.0
+
+
+def test_cached_reference_landmarks_give_the_boxes(talking_clip) -> None:
+    """The runner passes cached ground-truth landmarks: LMD takes both sides' box from them (no HOG
+    on the ground truth), still scores the ground truth against itself as 0, and counts frames whose
+    cached landmarks are NaN as missing."""
+    import cv2
+
+    from talkbench.faces.crop import load_clip
+    from talkbench.metrics.landmarks import boxes_from_landmarks
+    from talkbench.types import Sample
+
+    clip = load_clip(Sample("folder", "test", "t", talking_clip), size=128, landmarks=True)
+    frames, lms = clip.frames[:6], np.array(clip.landmarks[:6], np.float64)
+    assert not np.isnan(lms).any()
+    boxes = boxes_from_landmarks(lms)
+    assert np.array_equal(boxes[:, :2], lms.min(axis=1)) and np.array_equal(boxes[:, 2:], lms.max(axis=1))
+    lms[2] = np.nan  # the cache had no face in frame 2
+    scorer = METRICS.get("lmd")()
+    same = scorer.score(ScoreInput("t", frames, clip.audio, reference=frames, reference_landmarks=lms))
+    assert same["lmd_box_from_landmarks"] == 1.0 and same["lmd"] == 0.0
+    assert (same["lmd_frames_scored"], same["lmd_frames_missing"]) == (5, 1)
+    squashed = frames.copy()
+    for i, f in enumerate(frames):
+        squashed[i, 64:112] = cv2.resize(f[64:], (128, 48))
+        squashed[i, 112:] = f[127]
+    worse = scorer.score(ScoreInput("t", squashed, clip.audio, reference=frames, reference_landmarks=lms))
+    assert worse["lmd"] > 1.0
+    lvd = METRICS.get("lvd")().score(ScoreInput("t", squashed, clip.audio, reference=frames, reference_landmarks=lms))
+    assert lvd["lvd_pairs_scored"] == 3  # pairs (0,1), (3,4), (4,5): both pairs touching frame 2 skipped
+    with pytest.raises(MetricError, match="reference_landmarks"):
+        METRICS.get("lmd")(box_source="landmarks").score(ScoreInput("t", frames, clip.audio, reference=frames))
+    with pytest.raises(MetricError, match="box_source"):
+        METRICS.get("lmd")(box_source="nope")

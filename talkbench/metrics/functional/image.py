@@ -113,10 +113,10 @@ def structural_similarity(
         x = (_to_tensor(preds[i : i + batch_size], dev) / data_range - 0.5).to(dt).permute(0, 3, 1, 2)
         y = (_to_tensor(target[i : i + batch_size], dev) / data_range - 0.5).to(dt).permute(0, 3, 1, 2)
         b = x.shape[0]
-        # Only vx + vy enters SSIM, so x^2 + y^2 is filtered as one map (4 maps, not 5).
-        f = _valid_filter(torch.stack([x, y, x * x + y * y, x * y]), taps)
-        ux, uy, uss, uxy = f
-        vsum, vxy = uss - ux * ux - uy * uy, uxy - ux * uy  # shift-invariant
+        # x^2 and y^2 are filtered apart (not as x^2 + y^2) so identical frames give vx = vy = vxy
+        # bit for bit, hence SSIM exactly 1 (the ground-truth row of a table).
+        ux, uy, uxx, uyy, uxy = _valid_filter(torch.stack([x, y, x * x, y * y, x * y]), taps)
+        vsum, vxy = (uxx - ux * ux) + (uyy - uy * uy), uxy - ux * uy  # shift-invariant
         mx, my = ux + 0.5, uy + 0.5  # the luminance term needs the uncentred means
         s = ((2 * mx * my + c1) * (2 * vxy + c2)) / ((mx * mx + my * my + c1) * (vsum + c2))
         out.append(s.reshape(b, c, -1).to(torch.float64).mean(dim=2).mean(dim=1))
