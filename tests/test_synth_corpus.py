@@ -121,3 +121,22 @@ def test_bad_input(tmp_path: Path) -> None:
     with pytest.raises(DatasetError, match="line 3"):
         load_vocabulary(bad)
     assert len(load_vocabulary()) == 500
+
+
+def test_shading_table_equals_the_float_multiply() -> None:
+    from talkbench.datasets.synth.face import _shade_lut
+
+    img = np.random.default_rng(0).integers(0, 256, (64, 64, 3)).astype(np.uint8)
+    shade = np.linspace(1 - 0.13, 1 + 0.13, 64)[None, :, None]
+    direct = np.clip(img * shade, 0, 255).astype(np.uint8)
+    assert np.array_equal(_shade_lut(0.13, 64)[np.arange(64)[None, :, None], img], direct)
+
+
+def test_identities_vary() -> None:
+    from talkbench.datasets.synth.corpus import N_IDENTITIES
+
+    ids = [make_identity(i).to_dict() for i in range(N_IDENTITIES)]
+    assert N_IDENTITIES >= 100
+    assert len({json.dumps(d, sort_keys=True) for d in ids}) == N_IDENTITIES
+    skins = {tuple(d["skin"]) for d in ids}
+    assert len(skins) >= 6

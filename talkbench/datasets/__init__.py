@@ -13,7 +13,9 @@ for _name, _spec in {
     "lrs2": "talkbench.datasets.lrs2:LRS2Reader",
     "hdtf": "talkbench.datasets.hdtf:HDTFReader",
     "folder": "talkbench.datasets.folder:FolderReader",
+    "synth-lrw": "talkbench.datasets.synth.readers:SynthLRWReader",
     "synth-lrs2": "talkbench.datasets.synth.readers:SynthLRS2Reader",
+    "synth-hdtf": "talkbench.datasets.synth.readers:SynthHDTFReader",
 }.items():
     DATASETS.register(_name, _spec)
 
