@@ -30,11 +30,9 @@ from talkbench.errors import MediaError, NoAudioError
 def load_audio(path: str | Path, sample_rate: int = 16000) -> np.ndarray:
     """Mono float32 audio in [-1, 1] at ``sample_rate`` from a wav or any container's first audio
     stream (channels averaged)."""
-    p = Path(path)
-    if not p.exists():
-        raise MediaError("file not found", p)
-    if p.stat().st_size == 0:
-        raise MediaError("zero-length file", p)
+    from talkbench.io.video import check_media_file
+
+    p = check_media_file(path)
     try:
         container = av.open(str(p))
     except (av.error.FFmpegError, OSError) as exc:

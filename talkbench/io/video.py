@@ -36,12 +36,18 @@ class VideoInfo:
     codec: str
 
 
-def _open(path: str | Path) -> av.container.InputContainer:
+def check_media_file(path: str | Path) -> Path:
+    """The path, after checking it exists and is not empty (typed errors naming the file)."""
     p = Path(path)
     if not p.exists():
         raise MediaError("file not found", p)
     if p.stat().st_size == 0:
         raise MediaError("zero-length file", p)
+    return p
+
+
+def _open(path: str | Path) -> av.container.InputContainer:
+    p = check_media_file(path)
     try:
         return av.open(str(p))
     except (av.error.FFmpegError, OSError, UnicodeDecodeError) as exc:

@@ -18,15 +18,19 @@ SSIM_INFO = MetricInfo(
 )
 
 
-class PSNRScorer:
-    name = "psnr"
-    outputs = (PSNR_INFO,)
+class _PairedImageScorer:
+    """Shared set-up of the pure image metrics (no critic, so no provenance)."""
 
     def __init__(self, device: str = "cpu", **_: Any) -> None:
         self.device = device
 
     def provenance(self) -> dict[str, Any]:
         return {}
+
+
+class PSNRScorer(_PairedImageScorer):
+    name = "psnr"
+    outputs = (PSNR_INFO,)
 
     def score(self, item: ScoreInput) -> dict[str, float]:
         gen, ref, _ = pair_frames(item.generated, item.reference)
@@ -35,15 +39,9 @@ class PSNRScorer:
         return {"psnr": acc.compute(), "psnr_identical_frames": float(acc.skipped)}
 
 
-class SSIMScorer:
+class SSIMScorer(_PairedImageScorer):
     name = "ssim"
     outputs = (SSIM_INFO,)
-
-    def __init__(self, device: str = "cpu", **_: Any) -> None:
-        self.device = device
-
-    def provenance(self) -> dict[str, Any]:
-        return {}
 
     def score(self, item: ScoreInput) -> dict[str, float]:
         gen, ref, _ = pair_frames(item.generated, item.reference)
