@@ -67,6 +67,9 @@ class TrainConfig:
     specaug_time: int = 10
     specaug_freq: int = 20
     log_every: int = 20
+    # End-to-end steps render only this many t_s-frame segments of each window (0: every frame); the
+    # Audio-to-Lip module still sees the whole window. Cuts the generator's cost on small machines.
+    render_segments: int = 0
     ckpt_every: int = 500
 
 

@@ -64,8 +64,12 @@ class SyncModule(nn.Module):
 
 
 def lower_half(frames: torch.Tensor) -> torch.Tensor:
-    """(..., 3, H, W) -> (..., 3, H/2, W): the mouth region of a face crop."""
-    return frames[..., frames.shape[-2] // 2 :, :]
+    """(..., 3, H, W) -> (..., 3, H/2, W): the mouth region of a face crop. The band is rows 3/8..7/8
+    rather than the plain lower half: in talkbench's ``tb-square`` protocol crops the lips sit at ~0.5-0.6
+    of the height (LRS2's tighter crops put them lower), so the plain lower half cuts the upper lip."""
+    h = frames.shape[-2]
+    top = (3 * h) // 8
+    return frames[..., top : top + h // 2, :]
 
 
 def video_windows(frames: torch.Tensor, t_s: int = 5) -> torch.Tensor:

@@ -116,11 +116,11 @@ class Trainer:
         b, t = win.shape[:2]
         return self.sync.audio(win.flatten(0, 1)).view(b, t, -1)
 
-    def _segments(self, t: int) -> torch.Tensor:
-        """S segment centres at least t_s apart (distinct lip motions within the context)."""
+    def _segments(self, t: int, k: int | None = None) -> torch.Tensor:
+        """S (or ``k``) segment centres at least t_s apart (distinct lip motions within the context)."""
         ts = self.cfg.train.t_s
         cands = np.arange(ts // 2, t - ts // 2, ts)
-        k = min(self.cfg.loss.segments, len(cands))
+        k = min(k or self.cfg.loss.segments, len(cands))
         return torch.from_numpy(np.sort(self.rng.choice(cands, k, replace=False)))
 
     def train_sync(self) -> dict[str, float]:
@@ -150,16 +150,27 @@ class Trainer:
         self.opt_g.zero_grad()
         loss.backward()
         self.opt_g.step()
-        return {"a2l": float(loss), "masked_frac": float(mask.float().mean())}
+        return {"a2l": float(loss.detach()), "masked_frac": float(mask.float().mean())}
 
     def train_e2e(self) -> dict[str, float]:
-        lc = self.cfg.loss
+        lc, tc = self.cfg.loss, self.cfg.train
         self.model.train()
         self.sync.eval()
         b = self._batch()
+        t = b["units"].shape[1]
+        if tc.render_segments:
+            # Render whole t_s-frame segments only, so that d_av / d_vv still see real 5-frame motion.
+            centres = self._segments(t, tc.render_segments)
+            fidx = (centres[:, None] + torch.arange(-(tc.t_s // 2), tc.t_s // 2 + 1)[None]).flatten()
+            local = torch.arange(len(centres)) * tc.t_s + tc.t_s // 2
+        else:
+            fidx, centres = torch.arange(t), self._segments(t)
+            local = centres
+        fidx = fidx.to(self.device)
         with self._autocast():
-            fake = self.model(b["units"], b["reference"], b["pose"]).float()
-        real = b["frames"]
+            lips = self.model.lip_units(b["units"])[:, fidx]
+            fake = self.model.render(lips, b["reference"], b["pose"][:, fidx]).float()
+        real = b["frames"][:, fidx]
         # Discriminator step.
         d_loss = gan_discriminator_loss(self.disc(real.flatten(0, 1)), self.disc(fake.detach().flatten(0, 1)))
         self.opt_d.zero_grad()
@@ -171,17 +182,16 @@ class Trainer:
         loss = lc.l1 * l1 + lc.gan * g
         sync_terms = {}
         if self.sync_on and (lc.use_dav or lc.use_dvv):
-            idx = self._segments(fake.shape[1])
-            zf = self.z_v(fake)[:, idx]
+            zf = self.z_v(fake)[:, local]
             s = fake.new_zeros(())
             if lc.use_dav:
                 with torch.no_grad():
-                    za = self.z_a(b["units"])[:, idx]
+                    za = self.z_a(b["units"])[:, centres]
                 sync_terms["d_av"] = d_av(za, zf)
                 s = s + sync_terms["d_av"]
             if lc.use_dvv:
                 with torch.no_grad():
-                    zr = self.z_v(real)[:, idx]
+                    zr = self.z_v(real)[:, local]
                 sync_terms["d_vv"] = d_vv(zf, zr)
                 s = s + sync_terms["d_vv"]
             loss = loss + lc.sync * s
@@ -190,15 +200,15 @@ class Trainer:
         self.opt_g.step()
         # Switch the sync loss on once the reconstruction loss has converged (plateau).
         if not self.sync_on:
-            if float(l1) < self.best_l1 - 1e-4:
-                self.best_l1, self.since_best = float(l1), 0
+            if float(l1.detach()) < self.best_l1 - 1e-4:
+                self.best_l1, self.since_best = float(l1.detach()), 0
             else:
                 self.since_best += 1
             if (lc.sync_after_steps and self.step["e2e"] >= lc.sync_after_steps) or (
                     not lc.sync_after_steps and self.since_best >= lc.plateau_patience):
                 self.sync_on = True
-        return {"l1": float(l1), "gan_g": float(g), "gan_d": float(d_loss), "total": float(loss),
-                "sync_on": float(self.sync_on), **{k: float(v) for k, v in sync_terms.items()}}
+        return {"l1": float(l1.detach()), "gan_g": float(g.detach()), "gan_d": float(d_loss.detach()), "total": float(loss.detach()),
+                "sync_on": float(self.sync_on), **{k: float(v.detach()) for k, v in sync_terms.items()}}
 
     def fit(self, stages: tuple[str, ...] = STAGES, progress: bool = True) -> dict[str, float]:
         tc = self.cfg.train

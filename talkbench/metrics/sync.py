@@ -7,7 +7,9 @@ sha256 (``provenance()``); the metric version includes the sha256 prefix so numb
 critics never share a column.
 
 Frames: the protocol crops (face-centred) are resized to 224x224 and converted to BGR, as Wav2Lip's
-``calculate_scores_LRS.py`` does for face-centred LRS2/LRW clips.
+``calculate_scores_LRS.py`` does for face-centred LRS2/LRW clips. A critic may declare a ``view`` on its
+card (a box of the protocol crop in fractions, e.g. the mouth region for the synthetic critic, whose
+faces are small in the crop): that box is cut out first and resized to 224x224.
 """
 
 from __future__ import annotations
@@ -30,8 +32,15 @@ def default_syncnet_weights() -> Path | None:
     return find_weights("syncnet_v2.model") or shipped_weights("syncnet-synth")
 
 
-def to_syncnet_frames(frames_rgb: np.ndarray) -> np.ndarray:
-    """(T, S, S, 3) RGB crops -> (T, 224, 224, 3) BGR."""
+FULL_VIEW = (0.0, 0.0, 1.0, 1.0)
+
+
+def to_syncnet_frames(frames_rgb: np.ndarray, view: tuple[float, float, float, float] = FULL_VIEW) -> np.ndarray:
+    """(T, S, S, 3) RGB crops -> (T, 224, 224, 3) BGR of the ``view`` box (x0, y0, x1, y1 in fractions)."""
+    if tuple(view) != FULL_VIEW:
+        h, w = frames_rgb.shape[1:3]
+        x0, y0, x1, y1 = view
+        frames_rgb = frames_rgb[:, round(y0 * h) : round(y1 * h), round(x0 * w) : round(x1 * w)]
     if frames_rgb.shape[1:3] == (224, 224):
         return np.ascontiguousarray(frames_rgb[..., ::-1])
     interp = cv2.INTER_LINEAR
@@ -50,8 +59,12 @@ class LSEScorer:
         if path is None:
             raise MetricError("no SyncNet weights: put syncnet_v2.model in $TALKBENCH_WEIGHTS, pass --syncnet, "
                               "or train one with `talkbench train syncnet`")
+        from talkbench.weights import read_card
+
         self.model = load_syncnet(path)
         self.record = weights_record(path)
+        card = read_card(path) if str(path).endswith(".safetensors") else {}
+        self.view = tuple(card.get("config", {}).get("view", FULL_VIEW))
         self.device, self.vshift, self.quirks = device, vshift, quirks
         suffix = "" if quirks else "_valid"
         tag = f"syncnet-{self.record['sha256'][:12]}-{'evaluate' if quirks else 'valid'}-1"
@@ -62,10 +75,10 @@ class LSEScorer:
         )
 
     def provenance(self) -> dict[str, Any]:
-        return {"syncnet": self.record, "vshift": self.vshift, "quirks": self.quirks}
+        return {"syncnet": self.record, "vshift": self.vshift, "quirks": self.quirks, "view": list(self.view)}
 
     def score(self, item: ScoreInput) -> dict[str, float]:
-        frames = to_syncnet_frames(item.generated)
+        frames = to_syncnet_frames(item.generated, self.view)
         if item.sample_rate != 16000:
             raise MetricError(f"LSE needs 16 kHz audio, got {item.sample_rate}")
         r = lse(self.model, frames, item.audio, self.vshift, self.quirks, self.device)
