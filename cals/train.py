@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import time
 from pathlib import Path
 
@@ -32,22 +31,15 @@ from cals.lip2face import PatchDiscriminator
 from cals.losses import a2l_loss, d_av, d_vv, gan_discriminator_loss, gan_generator_loss, recon_loss
 from cals.model import CALS
 from cals.sync_critic import SyncModule, audio_windows, multiway_matching_loss, video_windows
+from talkbench.distributed import average_gradients, init_distributed
 
 STAGES = ("sync", "a2l", "e2e")
-
-
-def _ddp() -> tuple[int, int]:
-    if "RANK" in os.environ and torch.distributed.is_available() and not torch.distributed.is_initialized():
-        torch.distributed.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
-    if torch.distributed.is_available() and torch.distributed.is_initialized():
-        return torch.distributed.get_rank(), torch.distributed.get_world_size()
-    return 0, 1
 
 
 class Trainer:
     def __init__(self, cfg: CALSConfig, out: str | Path, device: str = "cpu", bank: ClipBank | None = None) -> None:
         self.cfg, self.out, self.device = cfg, Path(out), device
-        self.rank, self.world = _ddp()
+        self.rank, self.world = init_distributed()
         self.out.mkdir(parents=True, exist_ok=True)
         torch.manual_seed(cfg.train.seed + self.rank)
         self.rng = np.random.default_rng(cfg.train.seed + self.rank)
@@ -133,6 +125,7 @@ class Trainer:
             loss = multiway_matching_loss(za.float(), zv.float())
         self.opt_sync.zero_grad()
         loss.backward()
+        average_gradients(self.sync)
         self.opt_sync.step()
         return {"sync_match": float(loss.detach())}
 
@@ -149,6 +142,7 @@ class Trainer:
             loss = a2l_loss(pred.float(), target.float(), mask)
         self.opt_g.zero_grad()
         loss.backward()
+        average_gradients(self.model)
         self.opt_g.step()
         return {"a2l": float(loss.detach()), "masked_frac": float(mask.float().mean())}
 
@@ -175,6 +169,7 @@ class Trainer:
         d_loss = gan_discriminator_loss(self.disc(real.flatten(0, 1)), self.disc(fake.detach().flatten(0, 1)))
         self.opt_d.zero_grad()
         d_loss.backward()
+        average_gradients(self.disc)
         self.opt_d.step()
         # Generator step.
         l1 = recon_loss(fake, real)
@@ -197,6 +192,7 @@ class Trainer:
             loss = loss + lc.sync * s
         self.opt_g.zero_grad()
         loss.backward()
+        average_gradients(self.model)
         self.opt_g.step()
         # Switch the sync loss on once the reconstruction loss has converged (plateau).
         if not self.sync_on:

@@ -1,0 +1,344 @@
+"""Training Wav2Lip with the official recipe (Rudrabha/Wav2Lip ``color_syncnet_train.py``,
+``wav2lip_train.py``, ``hq_wav2lip_train.py``; facts in ``docs/wav2lip.md``), on any dataset the suite
+reads.
+
+1. ``expert``: the lip-sync expert (SyncNetColor) on 5-frame windows of the lower half of 96x96 BGR
+   faces against 16 mel steps; half the pairs positive, half with the video window taken at another
+   start of the same clip; BCE on the cosine similarity.
+2. ``generator``: Wav2Lip on 5-frame windows, input = [target with its lower half zeroed | a window
+   from another start of the same clip]; ``(1 - sw) * L1 + sw * sync`` where the sync loss is the frozen
+   expert's BCE on the generated lower halves and ``sw`` stays 0 until the generated validation
+   windows' sync loss drops below 0.75, then 0.01. ``--gan``: the visual quality discriminator joins
+   with weight 0.07 (``sw`` 0.03 once on) and the L1 weight is ``1 - sw - 0.07``, Adam betas (0.5, 0.999).
+
+Deviation, on purpose: mel windows start at ``int(80 * i / 25)`` for frame ``i``, as at inference
+(``inference.py``); the official training loader starts them one frame earlier. Training and our adapter
+therefore agree. Checkpoints use the official dict layout (``state_dict``, ``optimizer``,
+``global_step``, ``global_epoch``), so :func:`baselines.wav2lip.checkpoint.load_wav2lip` reads them.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from baselines.wav2lip.model import QualityDiscriminator, SyncNetColor, Wav2Lip
+from baselines.wav2lip.preprocess import MEL_STEP
+from talkbench.distributed import init_distributed, unwrap, wrap_ddp
+from talkbench.errors import ConfigError, TalkbenchError
+from talkbench.io.audio import wav2lip_mel
+
+T = 5  # syncnet_T
+SIZE = 96
+SYNC_THRESHOLD = 0.75
+
+
+@dataclass(frozen=True)
+class Wav2LipTrainConfig:
+    dataset: str = "synth-lrs2"
+    root: str | None = None
+    split: str = "train"
+    val_split: str = "val"
+    width: float = 0.25
+    expert_steps: int = 1500
+    generator_steps: int = 1500
+    batch_size: int = 16
+    expert_batch_size: int = 32
+    lr: float = 1e-4
+    expert_lr: float = 1e-4
+    gan: bool = False
+    sync_weight: float = 0.01  # 0.03 with --gan (hq_wav2lip_train.py)
+    disc_weight: float = 0.07
+    eval_every: int = 250
+    eval_batches: int = 4
+    max_clips: int | None = None
+    seed: int = 0
+    amp: str = "bf16"  # CUDA only
+
+
+class Wav2LipClips:
+    """96x96 BGR faces and the Wav2Lip mel of each clip, held in memory."""
+
+    def __init__(self, clips: list[tuple[str, np.ndarray, np.ndarray]]) -> None:
+        if not clips:
+            raise ConfigError("no usable training clips (need at least 10 frames each)")
+        self.clips = clips
+
+    @classmethod
+    def from_dataset(cls, cfg: Wav2LipTrainConfig, split: str, limit: int | None) -> Wav2LipClips:
+        from talkbench.datasets import DATASETS
+        from talkbench.faces.crop import load_clip
+
+        reader = DATASETS.get(cfg.dataset)(cfg.root)
+        clips = []
+        for i, s in enumerate(tqdm(reader.samples(split), desc=f"clips {split}", unit="clip")):
+            if limit is not None and i >= limit:
+                break
+            try:
+                c = load_clip(s, size=128, landmarks=False)
+            except TalkbenchError as exc:
+                tqdm.write(f"skip {s.sample_id}: {exc}")
+                continue
+            if c.num_frames < 2 * T:
+                continue
+            clips.append((s.sample_id, to_wav2lip_faces(c.frames), wav2lip_mel(c.audio)))
+        return cls(clips)
+
+    def __len__(self) -> int:
+        return len(self.clips)
+
+
+def to_wav2lip_faces(frames_rgb: np.ndarray) -> np.ndarray:
+    """Protocol crops (T, S, S, 3) RGB -> (T, 96, 96, 3) BGR uint8, resized as the adapter does."""
+    return np.stack([cv2.resize(f, (SIZE, SIZE)) for f in frames_rgb])[..., ::-1].copy()
+
+
+def _mel_at(mel: np.ndarray, frame: int) -> np.ndarray:
+    start = int(80.0 * frame / 25.0)
+    return mel[:, start : start + MEL_STEP]
+
+
+def _valid_starts(faces: np.ndarray, mel: np.ndarray) -> int:
+    """Number of window starts whose 5 frames and every per-frame mel window lie inside the clip."""
+    n = len(faces) - T + 1
+    while n > 0 and int(80.0 * (n - 1 + T - 1) / 25.0) + MEL_STEP > mel.shape[1]:
+        n -= 1
+    return n
+
+
+def _pick(clips: Wav2LipClips, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, int, int]:
+    """A clip, a window start and a different ("wrong") start in the same clip."""
+    while True:
+        _, faces, mel = clips.clips[int(rng.integers(len(clips)))]
+        n = _valid_starts(faces, mel)
+        if n >= 2:
+            k = int(rng.integers(n))
+            wrong = int(rng.integers(n - 1))
+            return faces, mel, k, wrong + (wrong >= k)
+
+
+def _window(faces: np.ndarray, k: int) -> np.ndarray:
+    """(3, T, 96, 96) float in [0, 1] (BGR)."""
+    return faces[k : k + T].transpose(3, 0, 1, 2).astype(np.float32) / 255.0
+
+
+def lower_halves(window: torch.Tensor) -> torch.Tensor:
+    """(B, 3, T, 96, 96) -> (B, 3*T, 48, 96): the expert's input (frames stacked on channels)."""
+    lower = window[:, :, :, SIZE // 2 :]
+    return torch.cat([lower[:, :, i] for i in range(lower.shape[2])], dim=1)
+
+
+def expert_batch(clips: Wav2LipClips, n: int, rng: np.random.Generator) -> dict[str, torch.Tensor]:
+    faces_b, mels, ys = [], [], []
+    for _ in range(n):
+        faces, mel, k, wrong = _pick(clips, rng)
+        positive = bool(rng.random() < 0.5)
+        faces_b.append(_window(faces, k if positive else wrong))
+        mels.append(_mel_at(mel, k))
+        ys.append(float(positive))
+    face = lower_halves(torch.from_numpy(np.stack(faces_b)))
+    return {"face": face, "mel": torch.from_numpy(np.stack(mels))[:, None], "y": torch.tensor(ys)}
+
+
+def generator_batch(clips: Wav2LipClips, n: int, rng: np.random.Generator) -> dict[str, torch.Tensor]:
+    x, indiv, mels, gt = [], [], [], []
+    for _ in range(n):
+        faces, mel, k, wrong = _pick(clips, rng)
+        window = _window(faces, k)
+        masked = window.copy()
+        masked[:, :, SIZE // 2 :] = 0.0
+        x.append(np.concatenate([masked, _window(faces, wrong)], axis=0))
+        indiv.append(np.stack([_mel_at(mel, k + i) for i in range(T)])[:, None])
+        mels.append(_mel_at(mel, k)[None])
+        gt.append(window)
+    return {"x": torch.from_numpy(np.stack(x)), "indiv_mels": torch.from_numpy(np.stack(indiv)),
+            "mel": torch.from_numpy(np.stack(mels)), "gt": torch.from_numpy(np.stack(gt))}
+
+
+def cosine_loss(a: torch.Tensor, v: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """BCE on the cosine similarity of L2-normalised embeddings (``color_syncnet_train.cosine_loss``)."""
+    d = F.cosine_similarity(a, v).clamp(1e-7, 1 - 1e-7)
+    return F.binary_cross_entropy(d, y)
+
+
+class Wav2LipTrainer:
+    def __init__(self, cfg: Wav2LipTrainConfig, out: str | Path, device: str = "cpu",
+                 train: Wav2LipClips | None = None, val: Wav2LipClips | None = None) -> None:
+        self.cfg, self.out, self.device = cfg, Path(out), device
+        self.rank, self.world = init_distributed()
+        self.out.mkdir(parents=True, exist_ok=True)
+        torch.manual_seed(cfg.seed + self.rank)
+        self.rng = np.random.default_rng(cfg.seed + self.rank)
+        self.train, self.val = train, val
+        self.expert = wrap_ddp(SyncNetColor(cfg.width).to(device), device)
+        self.gen = wrap_ddp(Wav2Lip(cfg.width).to(device), device)
+        self.disc = wrap_ddp(QualityDiscriminator(cfg.width).to(device), device)
+        self.opt_e = torch.optim.Adam(self.expert.parameters(), lr=cfg.expert_lr)
+        betas = (0.5, 0.999) if cfg.gan else (0.9, 0.999)
+        self.opt_g = torch.optim.Adam(self.gen.parameters(), lr=cfg.lr, betas=betas)
+        self.opt_d = torch.optim.Adam(self.disc.parameters(), lr=cfg.lr, betas=(0.5, 0.999))
+        self.step = {"expert": 0, "generator": 0}
+        self.sync_wt = 0.0
+        self.history: list[dict] = []
+
+    # ------------------------------------------------------------------ checkpoints (official layout)
+    def _ckpt(self, name: str) -> Path:
+        return self.out / f"{name}.pth"
+
+    def save(self) -> None:
+        if self.rank != 0:
+            return
+        for name, model, opt, stage in (("expert", self.expert, self.opt_e, "expert"),
+                                        ("generator", self.gen, self.opt_g, "generator"),
+                                        ("disc", self.disc, self.opt_d, "generator")):
+            tmp = self.out / f".{name}.pth.tmp"
+            torch.save({"state_dict": unwrap(model).state_dict(), "optimizer": opt.state_dict(),
+                        "global_step": self.step[stage], "global_epoch": 0}, tmp)
+            tmp.replace(self._ckpt(name))
+        (self.out / "state.json").write_text(json.dumps({"step": self.step, "sync_wt": self.sync_wt,
+                                                         "config": asdict(self.cfg)}))
+
+    def resume(self) -> bool:
+        state = self.out / "state.json"
+        if not state.exists():
+            return False
+        for name, model, opt in (("expert", self.expert, self.opt_e), ("generator", self.gen, self.opt_g),
+                                 ("disc", self.disc, self.opt_d)):
+            ck = torch.load(self._ckpt(name), map_location=self.device, weights_only=True)
+            unwrap(model).load_state_dict(ck["state_dict"])
+            opt.load_state_dict(ck["optimizer"])
+        s = json.loads(state.read_text())
+        self.step, self.sync_wt = dict(s["step"]), float(s["sync_wt"])
+        return True
+
+    def _log(self, **row: float | str) -> None:
+        self.history.append(row)
+        if self.rank == 0:
+            with open(self.out / "log.jsonl", "a") as f:
+                f.write(json.dumps(row) + "\n")
+
+    def _autocast(self):
+        if self.device.startswith("cuda") and self.cfg.amp in ("bf16", "fp16"):
+            return torch.autocast("cuda", dtype=torch.bfloat16 if self.cfg.amp == "bf16" else torch.float16)
+        return torch.autocast("cpu", enabled=False)
+
+    def _to(self, b: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        return {k: v.to(self.device) for k, v in b.items()}
+
+    # ------------------------------------------------------------------ expert
+    def expert_step(self, batch: dict[str, torch.Tensor] | None = None) -> float:
+        self.expert.train()
+        b = self._to(batch or expert_batch(self.train, self.cfg.expert_batch_size, self.rng))
+        with self._autocast():
+            a, v = self.expert(b["mel"], b["face"])
+        loss = cosine_loss(a.float(), v.float(), b["y"])
+        self.opt_e.zero_grad()
+        loss.backward()
+        self.opt_e.step()
+        return float(loss.detach())
+
+    @torch.no_grad()
+    def expert_eval(self) -> float:
+        self.expert.eval()
+        rng = np.random.default_rng(1234)
+        losses = []
+        for _ in range(self.cfg.eval_batches):
+            b = self._to(expert_batch(self.val or self.train, self.cfg.expert_batch_size, rng))
+            a, v = self.expert(b["mel"], b["face"])
+            losses.append(float(cosine_loss(a.float(), v.float(), b["y"])))
+        return float(np.mean(losses))
+
+    # ------------------------------------------------------------------ generator
+    def sync_loss(self, mel: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
+        a, v = self.expert(mel, lower_halves(g))
+        return cosine_loss(a.float(), v.float(), torch.ones(len(a), device=a.device))
+
+    def generator_step(self, batch: dict[str, torch.Tensor] | None = None) -> dict[str, float]:
+        cfg = self.cfg
+        self.gen.train()
+        self.expert.eval()
+        b = self._to(batch or generator_batch(self.train, cfg.batch_size, self.rng))
+        with self._autocast():
+            g = self.gen(b["indiv_mels"], b["x"]).float()
+        l1 = F.l1_loss(g, b["gt"])
+        sync = self.sync_loss(b["mel"], g) if self.sync_wt > 0 else g.new_zeros(())
+        row = {"l1": float(l1.detach()), "sync": float(sync.detach())}
+        if cfg.gan:
+            frames = lambda x: x.permute(0, 2, 1, 3, 4).flatten(0, 1)  # noqa: E731
+            fool = F.binary_cross_entropy(self.disc(frames(g)), torch.ones(len(frames(g)), 1, device=g.device))
+            loss = self.sync_wt * sync + cfg.disc_weight * fool + (1 - self.sync_wt - cfg.disc_weight) * l1
+            row["perceptual"] = float(fool.detach())
+        else:
+            loss = self.sync_wt * sync + (1 - self.sync_wt) * l1
+        self.opt_g.zero_grad()
+        loss.backward()
+        self.opt_g.step()
+        if cfg.gan:
+            real = self.disc(frames(b["gt"]))
+            fake = self.disc(frames(g.detach()))
+            d_loss = (F.binary_cross_entropy(real, torch.ones_like(real)) +
+                      F.binary_cross_entropy(fake, torch.zeros_like(fake)))
+            self.opt_d.zero_grad()
+            d_loss.backward()
+            self.opt_d.step()
+            row["disc"] = float(d_loss.detach())
+        return row
+
+    @torch.no_grad()
+    def generator_eval(self) -> dict[str, float]:
+        """Mean L1 and expert sync loss of generated validation windows (``eval_model``)."""
+        self.gen.eval()
+        self.expert.eval()
+        rng = np.random.default_rng(4321)
+        l1s, syncs = [], []
+        for _ in range(self.cfg.eval_batches):
+            b = self._to(generator_batch(self.val or self.train, self.cfg.batch_size, rng))
+            g = self.gen(b["indiv_mels"], b["x"]).float()
+            l1s.append(float(F.l1_loss(g, b["gt"])))
+            syncs.append(float(self.sync_loss(b["mel"], g)))
+        return {"val_l1": float(np.mean(l1s)), "val_sync": float(np.mean(syncs))}
+
+    def maybe_switch_sync(self, val_sync: float) -> None:
+        if self.sync_wt == 0.0 and val_sync < SYNC_THRESHOLD:
+            self.sync_wt = 0.03 if self.cfg.gan else self.cfg.sync_weight
+
+    # ------------------------------------------------------------------ loop
+    def fit(self, stages: tuple[str, ...] = ("expert", "generator"), progress: bool = True) -> dict[str, float]:
+        cfg = self.cfg
+        budget = {"expert": cfg.expert_steps, "generator": cfg.generator_steps}
+        last: dict[str, float] = {}
+        t0 = time.perf_counter()
+        for stage in stages:
+            bar = tqdm(total=budget[stage], initial=self.step[stage], desc=f"wav2lip {stage}", unit="step",
+                       disable=not progress or self.rank != 0)
+            while self.step[stage] < budget[stage]:
+                if stage == "expert":
+                    row = {"loss": self.expert_step()}
+                else:
+                    row = self.generator_step()
+                self.step[stage] += 1
+                if self.step[stage] % cfg.eval_every == 0 or self.step[stage] == budget[stage]:
+                    if stage == "expert":
+                        row["val_loss"] = self.expert_eval()
+                    else:
+                        row.update(self.generator_eval())
+                        self.maybe_switch_sync(row["val_sync"])
+                    self.save()
+                self._log(stage=stage, step=self.step[stage], sync_wt=self.sync_wt, **row)
+                bar.set_postfix({k: f"{v:.3f}" for k, v in row.items()})
+                bar.update(1)
+                last = {f"{stage}_{k}": v for k, v in row.items()} | last
+            bar.close()
+            self.save()
+        last["seconds"] = round(time.perf_counter() - t0, 1)
+        last["sync_wt"] = self.sync_wt
+        return last
+

@@ -1,0 +1,120 @@
+"""Wav2Lip training: the official recipe's pieces on a small in-memory clip bank."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from baselines.wav2lip.checkpoint import load_wav2lip
+from baselines.wav2lip.train import (
+    SYNC_THRESHOLD,
+    Wav2LipClips,
+    Wav2LipTrainConfig,
+    Wav2LipTrainer,
+    cosine_loss,
+    expert_batch,
+    generator_batch,
+    lower_halves,
+    to_wav2lip_faces,
+)
+from talkbench.io.audio import wav2lip_mel
+
+
+@pytest.fixture(scope="module")
+def clips() -> Wav2LipClips:
+    rng = np.random.default_rng(0)
+    out = []
+    for i in range(3):
+        # Smooth frames (upsampled 8x8 noise): learnable, unlike per-pixel noise.
+        small = rng.integers(0, 255, (20, 8, 8, 3)).astype(np.float32)
+        frames = np.stack([cv2.resize(f, (64, 64), interpolation=cv2.INTER_CUBIC) for f in small]).clip(0, 255).astype(np.uint8)
+        audio = (rng.standard_normal(20 * 640) * 0.1).astype(np.float32)
+        out.append((f"c{i}", to_wav2lip_faces(frames), wav2lip_mel(audio)))
+    return Wav2LipClips(out)
+
+
+CFG = Wav2LipTrainConfig(width=0.0625, batch_size=4, expert_batch_size=8, eval_batches=1, eval_every=2)
+
+
+def test_batches_have_the_official_shapes_and_masking(clips: Wav2LipClips) -> None:
+    rng = np.random.default_rng(1)
+    g = generator_batch(clips, 3, rng)
+    assert g["x"].shape == (3, 6, 5, 96, 96) and g["indiv_mels"].shape == (3, 5, 1, 80, 16)
+    assert g["mel"].shape == (3, 1, 80, 16) and g["gt"].shape == (3, 3, 5, 96, 96)
+    assert torch.all(g["x"][:, :3, :, 48:] == 0) and torch.equal(g["x"][:, :3, :, :48], g["gt"][:, :, :, :48])
+    e = expert_batch(clips, 8, rng)
+    assert e["face"].shape == (8, 15, 48, 96) and set(e["y"].tolist()) <= {0.0, 1.0}
+    w = torch.rand(2, 3, 5, 96, 96)
+    assert torch.equal(lower_halves(w)[:, 3:6], w[:, :, 1, 48:])
+
+
+def test_cosine_loss_is_bce_on_the_cosine() -> None:
+    a = torch.nn.functional.normalize(torch.rand(4, 8), dim=1)
+    v = torch.nn.functional.normalize(torch.rand(4, 8), dim=1)
+    y = torch.tensor([1.0, 0.0, 1.0, 0.0])
+    d = (a * v).sum(1)
+    ref = -(y * torch.log(d) + (1 - y) * torch.log(1 - d)).mean()
+    assert float(cosine_loss(a, v, y)) == pytest.approx(float(ref), rel=1e-5)
+
+
+def test_expert_and_generator_losses_fall_on_a_fixed_batch(tmp_path: Path, clips: Wav2LipClips) -> None:
+    torch.manual_seed(0)
+    tr = Wav2LipTrainer(replace(CFG, expert_lr=1e-3, lr=1e-3), tmp_path, train=clips)
+    rng = np.random.default_rng(2)
+    eb, gb = expert_batch(clips, 8, rng), generator_batch(clips, 4, rng)
+    e = [tr.expert_step(eb) for _ in range(15)]
+    g = [tr.generator_step(gb)["l1"] for _ in range(25)]
+    assert e[-1] < e[0] * 0.8 and np.mean(g[-5:]) < g[0] * 0.9
+
+
+def test_sync_weight_switches_on_below_threshold(tmp_path: Path, clips: Wav2LipClips) -> None:
+    tr = Wav2LipTrainer(CFG, tmp_path, train=clips)
+    tr.maybe_switch_sync(SYNC_THRESHOLD + 0.01)
+    assert tr.sync_wt == 0.0
+    tr.maybe_switch_sync(SYNC_THRESHOLD - 0.01)
+    assert tr.sync_wt == 0.01
+    gan = Wav2LipTrainer(replace(CFG, gan=True), tmp_path / "gan", train=clips)
+    gan.maybe_switch_sync(0.5)
+    assert gan.sync_wt == 0.03
+    row = gan.generator_step()
+    assert {"perceptual", "disc", "sync"} <= set(row) and row["sync"] > 0
+
+
+def test_checkpoints_load_officially_and_resume(tmp_path: Path, clips: Wav2LipClips) -> None:
+    cfg = replace(CFG, expert_steps=2, generator_steps=2)
+    tr = Wav2LipTrainer(cfg, tmp_path, train=clips, val=clips)
+    tr.fit(progress=False)
+    ck = torch.load(tmp_path / "generator.pth", weights_only=True)
+    assert set(ck) == {"state_dict", "optimizer", "global_step", "global_epoch"} and ck["global_step"] == 2
+    gen = load_wav2lip(tmp_path / "generator.pth", "generator", width=cfg.width)
+    for k, v in tr.gen.state_dict().items():
+        assert torch.equal(gen.state_dict()[k], v)
+    load_wav2lip(tmp_path / "expert.pth", "expert", width=cfg.width)
+    more = Wav2LipTrainer(replace(cfg, generator_steps=3), tmp_path, train=clips, val=clips)
+    assert more.resume() and more.step == {"expert": 2, "generator": 2}
+    more.fit(progress=False)
+    assert more.step["generator"] == 3
+    rows = [r for r in more.history if r["stage"] == "generator"]
+    assert [r["step"] for r in rows] == [3]  # only the missing step ran
+
+
+def test_exported_generator_runs_through_the_adapter(tmp_path: Path, clips: Wav2LipClips) -> None:
+    from baselines.wav2lip.adapter import Wav2LipMethod
+    from talkbench.types import GenRequest
+    from talkbench.weights import save_weights
+
+    tr = Wav2LipTrainer(CFG, tmp_path, train=clips)
+    path = tmp_path / "w.safetensors"
+    save_weights(path, tr.gen.state_dict(), {"config": {"width": CFG.width}, "command": "test"})
+    m = Wav2LipMethod()
+    m.load(weights=path)
+    rng = np.random.default_rng(3)
+    pose = rng.integers(0, 255, (6, 128, 128, 3), dtype=np.uint8)
+    req = GenRequest("s", pose[0], pose, (rng.standard_normal(6 * 640) * 0.1).astype(np.float32))
+    res = m.generate([req])[0]
+    assert res.error is None and res.frames.shape == (6, 128, 128, 3)
