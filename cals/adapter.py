@@ -15,7 +15,7 @@ from talkbench.types import GenRequest, GenResult, MethodCard
 class CALSMethod(Method):
     card = MethodCard(name="cals", version="1", native_size=128, audio_frontend="log-mel 80x4 per frame (400/160)",
                       paper="Park et al., Exploring Phonetic Context in Lip Movement for Authentic Talking Face "
-                            "Generation, ACM MM 2023")
+                            "Generation, ACM MM 2023", supports=("mask", "context"))
 
     def __init__(self) -> None:
         self.model = None

@@ -14,7 +14,7 @@ import re
 import subprocess
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
@@ -23,6 +23,7 @@ import numpy as np
 from tqdm import tqdm
 
 from talkbench.cache import save_json_atomic
+from talkbench.conditions import mask_span_frames, parse_method_spec
 from talkbench.errors import ConfigError, TalkbenchError
 from talkbench.store import ResultStore, Row
 from talkbench.types import GenRequest, lower_half_masked
@@ -132,11 +133,12 @@ def build_methods(config: RunConfig, device: str) -> tuple[dict[str, Any], dict[
     from talkbench.methods import METHODS
 
     weights = dict(config.weights)
+    bases = list(dict.fromkeys(parse_method_spec(m).base for m in config.all_methods))
     for name in weights:
-        if name not in config.all_methods:
+        if name not in bases:
             raise ConfigError(f"--weights names method {name!r}, which is not in --methods")
     methods, broken = {}, {}
-    for name in config.all_methods:
+    for name in bases:
         try:
             entry = METHODS.get(name)
         except KeyError as exc:
@@ -226,6 +228,8 @@ def run(config: RunConfig, run_dir: str | Path, progress: bool = True,
         "packages": _versions(),
         "device": device,
         "methods": {n: {"card": asdict(m.card), "weights": m.weights_info()} for n, m in methods.items()},
+        "conditions": {m: {"context_frames": s.context, "mask_span": s.mask_span}
+                       for m in config.all_methods if (s := parse_method_spec(m)).needs},
         "methods_unavailable": broken,
         "metrics": {n: [asdict(i) for i in s.outputs] for n, s in scorers.items()},
         "metrics_unavailable": unavailable,
@@ -262,13 +266,21 @@ def run(config: RunConfig, run_dir: str | Path, progress: bool = True,
                 audio=clip.audio, ground_truth=clip.frames,
             )
             for m in pending:
-                if m in broken:
-                    rows = [Row(m, config.dataset, sample.sample_id, "__generate__", None, f"method unavailable: {broken[m]}")]
+                spec = parse_method_spec(m)
+                unsupported = [] if spec.base in broken else [
+                    c for c in spec.needs if c not in methods[spec.base].card.supports]
+                if spec.base in broken or unsupported:
+                    why = (f"method unavailable: {broken[spec.base]}" if spec.base in broken else
+                           f"{spec.base} cannot honour the {'/'.join(unsupported)} condition (card.supports="
+                           f"{methods[spec.base].card.supports})")
+                    rows = [Row(m, config.dataset, sample.sample_id, "__generate__", None, why)]
                     store.commit_sample(m, config.dataset, sample.sample_id, rows)
                     summary.failures += 1
                     continue
+                masked = mask_span_frames(clip.num_frames, spec.mask_span) if spec.mask_span else ()
+                req = replace(request, mask_frames=masked, context_frames=spec.context) if spec.needs else request
                 try:
-                    result = methods[m].generate([request])[0]
+                    result = methods[spec.base].generate([req])[0]
                 except Exception as exc:
                     result = None
                     err = f"{type(exc).__name__}: {exc}"
@@ -288,7 +300,8 @@ def run(config: RunConfig, run_dir: str | Path, progress: bool = True,
                 item = ScoreInput(
                     sample_id=sample.sample_id, generated=result.frames, audio=clip.audio, reference=clip.frames,
                     word=sample.word, reference_landmarks=clip.landmarks,
-                    meta={"alignment": sample.meta.get("alignment"), "transcript": sample.transcript},
+                    meta={"alignment": sample.meta.get("alignment"), "transcript": sample.transcript,
+                          "mask_frames": masked},
                 )
                 rows = _score_rows(scorers, item, m, config.dataset, sample.sample_id)
                 summary.failures += sum(1 for r in rows if r.error)

@@ -123,6 +123,9 @@ class MethodCard:
     licence: str = ""
     paper: str = ""
     notes: str = ""
+    # Request conditions the method honours: "mask" (GenRequest.mask_frames), "context"
+    # (GenRequest.context_frames). The runner refuses a condition a method cannot honour.
+    supports: tuple[str, ...] = ()
 
 
 def lower_half_masked(frames: np.ndarray) -> np.ndarray:

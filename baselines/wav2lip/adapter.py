@@ -38,7 +38,8 @@ def default_weights() -> Path | None:
 class Wav2LipMethod(Method):
     card = MethodCard(name="wav2lip", version="1", native_size=96, audio_frontend="wav2lip-mel (80x16 per frame)",
                       licence="Wav2Lip: non-commercial research licence (official weights)",
-                      paper="Prajwal et al., A Lip Sync Expert Is All You Need, ACM MM 2020", notes=ADAPTER_NOTES)
+                      paper="Prajwal et al., A Lip Sync Expert Is All You Need, ACM MM 2020", notes=ADAPTER_NOTES,
+                      supports=("mask",))
 
     def __init__(self, batch_size: int = 64) -> None:
         self.batch_size = batch_size
@@ -66,7 +67,13 @@ class Wav2LipMethod(Method):
         results = []
         for r in requests:
             try:
-                mel = wav2lip_mel(r.audio)
+                audio = r.audio
+                if r.mask_frames:  # masked audio = silence in those frames (Wav2Lip has no mask token)
+                    audio = audio.copy()
+                    spf = r.sample_rate // round(r.fps)
+                    for t in r.mask_frames:
+                        audio[t * spf : (t + 1) * spf] = 0.0
+                mel = wav2lip_mel(audio)
                 if np.isnan(mel).any():
                     raise MethodError("mel spectrogram has NaN (silent or corrupt audio)")
                 chunks = torch.from_numpy(mel_chunks(mel, r.num_frames, r.fps))[:, None]

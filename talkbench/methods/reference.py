@@ -18,7 +18,8 @@ from talkbench.types import GenRequest, GenResult, MethodCard
 
 class GroundTruth(Method):
     card = MethodCard(name="gt", version="1", native_size=0, audio_frontend="none",
-                      notes="oracle: returns the unmasked ground-truth crops")
+                      notes="oracle: returns the unmasked ground-truth crops",
+                      supports=("mask", "context"))
 
     def load(self, device: str = "cpu", weights: str | Path | None = None) -> None:
         return None
@@ -35,7 +36,8 @@ class GroundTruth(Method):
 
 class StaticFrame(Method):
     card = MethodCard(name="static", version="1", native_size=0, audio_frontend="none",
-                      notes="the reference frame repeated for every target frame")
+                      notes="the reference frame repeated for every target frame",
+                      supports=("mask", "context"))
 
     def load(self, device: str = "cpu", weights: str | Path | None = None) -> None:
         return None

@@ -11,6 +11,7 @@ for _name, _spec in {
     "psnr": "talkbench.metrics.image:PSNRScorer",
     "ssim": "talkbench.metrics.image:SSIMScorer",
     "lmd": "talkbench.metrics.landmarks:LMDScorer",
+    "lmd-span": "talkbench.metrics.landmarks:LMDSpanScorer",
     "lvd": "talkbench.metrics.temporal:LandmarkVelocityScorer",
     "csim": "talkbench.metrics.identity:IdentityScorer",
     "lse": "talkbench.metrics.sync:LSEScorer",

@@ -115,3 +115,38 @@ class LMDScorer:
         value, scored, missing = landmark_distance(gen_lm, ref_lm, self.variant, self.canonical / gen.shape[1])
         return {"lmd": value, "lmd_frames_scored": float(scored), "lmd_frames_missing": float(missing),
                 "lmd_box_from_landmarks": float(boxes == "landmarks")}
+
+
+class LMDSpanScorer(LMDScorer):
+    """LMD inside the masked-audio span (``ScoreInput.meta["mask_frames"]``, set by the runner for
+    ``method@mask=N``) and outside it: how well lips are inferred from context alone (paper Fig. 5).
+    Same landmarks (one pass, shared with ``lmd``) and variant as ``lmd``."""
+
+    name = "lmd-span"
+
+    def __init__(self, device: str = "cpu", variant: str = "mean-centred", canonical: int = 128,
+                 box_source: str = "auto", **options: Any) -> None:
+        super().__init__(device, variant, canonical, box_source, **options)
+        version = f"lmd-span-{variant}-dlib68-{box_source}-1"
+        self.outputs = (
+            MetricInfo("lmd_span", False, "paired", version, "LMD on the frames whose audio was masked", "px"),
+            MetricInfo("lmd_outside", False, "paired", version, "LMD on the other frames", "px"),
+        )
+
+    def score(self, item: ScoreInput) -> dict[str, float]:
+        span = np.asarray(item.meta.get("mask_frames") or (), dtype=int)
+        if span.size == 0:
+            raise MetricError("lmd-span needs a masked span: run the method as NAME@mask=N")
+        gen, ref, _ = pair_frames(item.generated, item.reference)
+        boxes = resolve_box_source(self.box_source, item, len(gen))
+        gen_lm, ref_lm = _landmarks_pair(gen, ref, boxes, item.reference_landmarks)
+        inside = np.zeros(len(gen), bool)
+        inside[span[span < len(gen)]] = True
+        scale = self.canonical / gen.shape[1]
+        out = {}
+        for name, sel in (("lmd_span", inside), ("lmd_outside", ~inside)):
+            try:
+                out[name] = landmark_distance(gen_lm[sel], ref_lm[sel], self.variant, scale)[0]
+            except MetricError:
+                out[name] = float("nan")
+        return out
