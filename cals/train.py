@@ -4,7 +4,7 @@
 2. ``a2l``: masked prediction: the Audio-to-Lip module predicts the lip-motion units z^v = F_v(5 frames)
    of masked audio steps (F_v frozen) (skipped for the ``use_a2l: false`` baseline);
 3. ``e2e``: Audio-to-Lip + Lip-to-Face end to end with lambda1 L1 + lambda2 GAN + lambda3 (d_av + d_vv);
-   lambda3 stays 0 until the L1 loss has not improved for ``plateau_patience`` steps (or after
+   lambda3 stays 0 until the L1 loss (an EMA over steps) has not improved for ``plateau_patience`` steps (or after
    ``sync_after_steps``), then it is switched on.
 
 Resumable (``out/last.pt`` holds every model, optimiser, step and stage), logs every loss to
@@ -53,6 +53,7 @@ class Trainer:
         self.step = {s: 0 for s in STAGES}
         self.sync_on = False
         self.best_l1, self.since_best = math.inf, 0
+        self.ema_l1: float | None = None  # the plateau test runs on an EMA: single batches are too noisy
         self.bank = bank
         self.noise = NoiseBank(cfg.train.demand_dir)
         self.log_path = self.out / "log.jsonl"
@@ -62,6 +63,7 @@ class Trainer:
         return {"model": self.model.state_dict(), "sync": self.sync.state_dict(), "disc": self.disc.state_dict(),
                 "opt_sync": self.opt_sync.state_dict(), "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(),
                 "step": self.step, "sync_on": self.sync_on, "best_l1": self.best_l1, "since_best": self.since_best,
+                "ema_l1": math.nan if self.ema_l1 is None else self.ema_l1,
                 "config": json.dumps(self.cfg.to_dict())}
 
     def save(self) -> None:
@@ -79,6 +81,8 @@ class Trainer:
             getattr(self, name).load_state_dict(s[name])
         self.step, self.sync_on = dict(s["step"]), bool(s["sync_on"])
         self.best_l1, self.since_best = float(s["best_l1"]), int(s["since_best"])
+        ema = float(s.get("ema_l1", math.nan))
+        self.ema_l1 = None if math.isnan(ema) else ema
         return True
 
     def _log(self, stage: str, **values: float) -> None:
@@ -196,8 +200,10 @@ class Trainer:
         self.opt_g.step()
         # Switch the sync loss on once the reconstruction loss has converged (plateau).
         if not self.sync_on:
-            if float(l1.detach()) < self.best_l1 - 1e-4:
-                self.best_l1, self.since_best = float(l1.detach()), 0
+            v = float(l1.detach())
+            self.ema_l1 = v if self.ema_l1 is None else 0.98 * self.ema_l1 + 0.02 * v
+            if self.ema_l1 < self.best_l1 * (1 - 1e-3):
+                self.best_l1, self.since_best = self.ema_l1, 0
             else:
                 self.since_best += 1
             if (lc.sync_after_steps and self.step["e2e"] >= lc.sync_after_steps) or (

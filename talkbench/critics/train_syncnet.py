@@ -92,8 +92,8 @@ def _batch(data, cfg: SyncNetTrainConfig, rng: np.random.Generator, mfccs: list[
 
 def offset_accuracy(model: SyncNetS, data, max_clips: int = 20, shift: int = 0,
                     view: tuple[float, float, float, float] = (0.0, 0.0, 1.0, 1.0)) -> float:
-    """Fraction of clips whose LSE offset is ``shift`` (+-1 frame) when the audio is delayed by
-    ``shift`` frames."""
+    """Fraction of clips whose LSE offset is ``-shift`` (+-1 frame) when the audio is delayed by
+    ``shift`` frames (syncnet_python's sign: delayed audio gives a negative AV offset)."""
     model.eval()
     hits = 0
     n = 0
@@ -104,7 +104,7 @@ def offset_accuracy(model: SyncNetS, data, max_clips: int = 20, shift: int = 0,
         except TalkbenchError:
             continue
         n += 1
-        hits += abs(r.av_offset - shift) <= 1
+        hits += abs(r.av_offset + shift) <= 1
     return hits / max(n, 1)
 
 
@@ -156,7 +156,8 @@ def train_syncnet(cfg: SyncNetTrainConfig, out_dir: str | Path, resume: bool = F
     log.close()
     metrics = {
         "val_offset0_rate": offset_accuracy(model, val, view=cfg.view),
-        "val_offset_shift3_rate": offset_accuracy(model, val, shift=3, view=cfg.view),
+        "val_offset_audio_delayed3_rate": offset_accuracy(model, val, shift=3, view=cfg.view),
+        "val_offset_audio_advanced3_rate": offset_accuracy(model, val, shift=-3, view=cfg.view),
         "train_seconds": round(time.perf_counter() - t0, 1),
         "steps": step,
         "val_clips": len(val[:20]),
