@@ -64,6 +64,8 @@ class Trainer:
                 "opt_sync": self.opt_sync.state_dict(), "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(),
                 "step": self.step, "sync_on": self.sync_on, "best_l1": self.best_l1, "since_best": self.since_best,
                 "ema_l1": math.nan if self.ema_l1 is None else self.ema_l1,
+                # Resuming continues the same batch sequence instead of replaying it from the seed.
+                "rng": json.dumps(self.rng.bit_generator.state), "torch_rng": torch.get_rng_state(),
                 "config": json.dumps(self.cfg.to_dict())}
 
     def save(self) -> None:
@@ -81,6 +83,9 @@ class Trainer:
             getattr(self, name).load_state_dict(s[name])
         self.step, self.sync_on = dict(s["step"]), bool(s["sync_on"])
         self.best_l1, self.since_best = float(s["best_l1"]), int(s["since_best"])
+        if "rng" in s:
+            self.rng.bit_generator.state = json.loads(s["rng"])
+            torch.set_rng_state(s["torch_rng"].cpu())
         ema = float(s.get("ema_l1", math.nan))
         self.ema_l1 = None if math.isnan(ema) else ema
         return True

@@ -125,3 +125,16 @@ def test_adapter_roundtrip_and_bad_audio(tmp_path: Path, bank: ClipBank) -> None
     assert not bad.ok and "silent" in bad.error
     with pytest.raises(MetricError, match="shorter"):
         generate(loaded, audio[:1000], frames[0], lower_half_masked(frames[:12]))
+
+
+def test_interrupted_training_resumes_to_the_same_weights(tmp_path: Path, bank: ClipBank) -> None:
+    cfg = with_overrides(from_dict(TINY), train={"e2e_steps": 4})
+    straight = Trainer(cfg, tmp_path / "a", "cpu", bank)
+    straight.fit(progress=False)
+    first = Trainer(with_overrides(cfg, train={"e2e_steps": 2}), tmp_path / "b", "cpu", bank)
+    first.fit(progress=False)
+    second = Trainer(cfg, tmp_path / "b", "cpu", bank)
+    assert second.resume()
+    second.fit(progress=False)
+    a, b = straight.model.state_dict(), second.model.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
