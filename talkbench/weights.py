@@ -36,15 +36,22 @@ def save_weights(
 ) -> dict[str, Any]:
     """Write ``state_dict`` as safetensors (floating tensors cast to ``dtype``) plus its card.
 
+    A tensor that the cast would not represent (e.g. a BatchNorm running variance above fp16's 65504,
+    common after a first layer fed 0-255 pixels) keeps its own dtype; the card lists those keys.
+
     ``card`` should hold at least ``command``, ``data``, ``seed`` and ``metrics``; ``sha256``,
     ``file``, ``dtype`` and ``created`` are filled in here. Returns the full card.
     """
     path = Path(path)
-    tensors = {}
+    tensors, kept = {}, []
     for k, v in state_dict.items():
         t = v.detach().cpu()
         if dtype is not None and t.is_floating_point():
-            t = t.to(dtype)
+            cast = t.to(dtype)
+            if torch.isfinite(cast).all() or not torch.isfinite(t).all():
+                t = cast
+            else:
+                kept.append(k)
         tensors[k] = t.contiguous()
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
@@ -56,6 +63,7 @@ def save_weights(
         sha256=sha256_file(path),
         dtype=str(dtype).replace("torch.", "") if dtype is not None else "as-is",
         num_params=int(sum(t.numel() for t in tensors.values())),
+        kept_dtype=kept,
         created=full.get("created") or time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     )
     with atomic_write(card_path(path), "w") as f:

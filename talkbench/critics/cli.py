@@ -31,12 +31,17 @@ def train_syncnet(dataset: str, root: str | None, steps: int, width: float, max_
     res = run(cfg, out, resume=resume)
     click.echo(f"metrics: {res['metrics']}")
     if export:
-        card = save_weights(Path(export), res["model"].state_dict(), {
+        from talkbench.critics.syncnet import load_syncnet
+        from talkbench.critics.train_syncnet import critic_sanity
+
+        card = {
             "command": "talkbench train syncnet " + " ".join(sys.argv[3:]),
             "data": {"dataset": dataset, "split": cfg.split, "clips": max_clips or "all"},
-            "seed": seed, "metrics": res["metrics"], "config": res["config"],
+            "seed": seed, "config": res["config"],
             "note": "critic trained on the synthetic corpus: its LSE numbers are only comparable within that domain",
-        })
-        click.echo(f"exported {export} (sha256 {card['sha256'][:16]}...)")
-
-
+        }
+        save_weights(Path(export), res["model"].state_dict(), card)
+        # The card's numbers are those of the file users get (fp16), not of the in-memory model.
+        metrics = {**res["metrics"], **critic_sanity(load_syncnet(export), res["val"], cfg.view)}
+        card = save_weights(Path(export), res["model"].state_dict(), {**card, "metrics": metrics})
+        click.echo(f"exported {export} (sha256 {card['sha256'][:16]}...): {metrics}")
