@@ -3,7 +3,7 @@ PY ?= python3.11
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha256sum | cut -c1-12)
-DEMO_ARGS ?= --methods static --dataset synth-lrs2 --limit 12 --metrics psnr,ssim,lmd,lvd,lse --run-dir runs/demo
+DEMO_ARGS ?= --methods cals,wav2lip --dataset synth-lrs2 --limit 12 --metrics psnr,ssim,lmd,lse --run-dir runs/demo
 
 .PHONY: demo test venv lint bench clean
 
@@ -21,9 +21,9 @@ $(STAMP): $(BIN)/python pyproject.toml
 
 venv: $(STAMP)
 
-# The main job. CALS and Wav2Lip are not in the registry's installed set yet (issues #6, #7): until
-# they land, the demo runs the reference methods through the full pipeline on the offline synthetic
-# corpus (generated into the cache on first use): crops, generation, PSNR/SSIM/LMD/LVD, the report.
+# The main job: CALS and Wav2Lip with their shipped synthetic checkpoints (checkpoints/*.safetensors,
+# trained by `talkbench train cals` / `talkbench train wav2lip`), scored by the shipped synthetic SyncNet
+# critic, on the offline synthetic corpus's test split (generated into the cache on first use).
 demo: venv
 	$(BIN)/talkbench doctor
 	$(BIN)/talkbench run $(DEMO_ARGS)

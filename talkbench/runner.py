@@ -7,9 +7,11 @@ is one sample's frames: rows stream to SQLite.
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import math
+import os
 import re
 import subprocess
 import time
@@ -25,8 +27,9 @@ from tqdm import tqdm
 from talkbench.cache import save_json_atomic
 from talkbench.conditions import mask_span_frames, parse_method_spec
 from talkbench.errors import ConfigError, TalkbenchError
+from talkbench.gencache import GenCache
 from talkbench.store import ResultStore, Row
-from talkbench.types import GenRequest, lower_half_masked
+from talkbench.types import GenRequest, GenResult, lower_half_masked
 
 log = logging.getLogger(__name__)
 DEFAULT_METRICS = ("psnr", "ssim", "lmd", "lse", "lipread")
@@ -198,9 +201,12 @@ def _score_rows(scorers: dict[str, Any], item, method: str, dataset: str, sample
 
 
 def run(config: RunConfig, run_dir: str | Path, progress: bool = True,
-        on_sample: Callable[[str], None] | None = None) -> RunSummary:
+        on_sample: Callable[[str], None] | None = None, gen_cache: bool | GenCache | None = None) -> RunSummary:
     """Evaluate ``config`` into ``run_dir`` (resuming what is there). Returns counts; failures are
-    rows with an error, never exceptions, except configuration errors (``ConfigError``)."""
+    rows with an error, never exceptions, except configuration errors (``ConfigError``).
+
+    ``gen_cache``: the cross-run generation cache (:mod:`talkbench.gencache`); None means on unless
+    the environment sets ``TALKBENCH_GEN_CACHE=0``; False disables it. Hits are recorded in run.json."""
     from talkbench.datasets import DATASETS
     from talkbench.faces.crop import load_clip
     from talkbench.io.video import write_video
@@ -237,19 +243,32 @@ def run(config: RunConfig, run_dir: str | Path, progress: bool = True,
         "protocol": {"crop": config.crop, "size": config.size, "fps": 25, "sample_rate": 16000,
                      "reference_frame": "first frame", "pose_prior": "target frames, lower half zeroed"},
     }
+    if not isinstance(gen_cache, GenCache):
+        on = gen_cache if gen_cache is not None else os.environ.get("TALKBENCH_GEN_CACHE", "1") not in ("0", "off", "no")
+        gen_cache = GenCache(enabled=bool(on))
+    protocol = {"size": config.size, "crop": config.crop, "device": device.split(":")[0]}
+    record["gen_cache"] = gen_cache.record()
     save_json_atomic(run_dir / "run.json", record)
     store = ResultStore(run_dir / "results.sqlite", run=run_dir.name)
     summary = RunSummary(run_dir)
     samples = reader.samples(config.split)
-    bar = tqdm(total=config.limit, desc=f"run {config.dataset}/{config.split}", unit="sample", disable=not progress)
+    if config.limit is not None:
+        samples = samples[: config.limit] if isinstance(samples, list) else list(itertools.islice(samples, config.limit))
+    else:
+        samples = list(samples)  # sample lists are paths only; knowing the total gives every bar an ETA
+    n_pairs = len(samples) * len(config.all_methods)
+    # One bar per stage (crops per sample; generation and metrics per method x sample), each with an ETA.
+    bar = tqdm(total=len(samples), desc="crops", unit="sample", disable=not progress, position=0)
+    gen_bar = tqdm(total=n_pairs, desc="generation", unit="item", disable=not progress, position=1)
+    score_bar = tqdm(total=n_pairs, desc="metrics", unit="item", disable=not progress, position=2)
     try:
-        for i, sample in enumerate(samples):
-            if config.limit is not None and i >= config.limit:
-                break
+        for sample in samples:
             summary.samples += 1
             bar.update(1)
             pending = [m for m in config.all_methods if not store.is_done(m, config.dataset, sample.sample_id)]
             summary.pairs_skipped += len(config.all_methods) - len(pending)
+            gen_bar.update(len(config.all_methods) - len(pending))
+            score_bar.update(len(config.all_methods) - len(pending))
             if not pending:
                 continue
             t0 = time.perf_counter()
@@ -260,6 +279,8 @@ def run(config: RunConfig, run_dir: str | Path, progress: bool = True,
                     store.commit_sample(m, config.dataset, sample.sample_id,
                                         [Row(m, config.dataset, sample.sample_id, "__sample__", None, str(exc))])
                     summary.failures += 1
+                gen_bar.update(len(pending))
+                score_bar.update(len(pending))
                 continue
             request = GenRequest(
                 sample_id=sample.sample_id, reference=clip.frames[0], pose_prior=lower_half_masked(clip.frames),
@@ -276,24 +297,35 @@ def run(config: RunConfig, run_dir: str | Path, progress: bool = True,
                     rows = [Row(m, config.dataset, sample.sample_id, "__generate__", None, why)]
                     store.commit_sample(m, config.dataset, sample.sample_id, rows)
                     summary.failures += 1
+                    gen_bar.update(1)
+                    score_bar.update(1)
                     continue
                 masked = mask_span_frames(clip.num_frames, spec.mask_span) if spec.mask_span else ()
                 req = replace(request, mask_frames=masked, context_frames=spec.context) if spec.needs else request
-                try:
-                    result = methods[spec.base].generate([req])[0]
-                except Exception as exc:
-                    result = None
-                    err = f"{type(exc).__name__}: {exc}"
+                key = gen_cache.key(methods[spec.base], m, req, protocol)
+                cached = gen_cache.get(key)
+                if cached is not None and cached.shape == clip.frames.shape and cached.dtype == np.uint8:
+                    result, err = GenResult(sample.sample_id, cached, meta={"gen_cache": "hit"}), None
                 else:
-                    err = result.error
-                    if err is None and (result.frames is None or result.frames.shape != clip.frames.shape
-                                        or result.frames.dtype != np.uint8):
-                        got = None if result.frames is None else (result.frames.shape, str(result.frames.dtype))
-                        err = f"method returned {got}, expected {clip.frames.shape} uint8"
+                    try:
+                        result = methods[spec.base].generate([req])[0]
+                    except Exception as exc:
+                        result = None
+                        err = f"{type(exc).__name__}: {exc}"
+                    else:
+                        err = result.error
+                        if err is None and (result.frames is None or result.frames.shape != clip.frames.shape
+                                            or result.frames.dtype != np.uint8):
+                            got = None if result.frames is None else (result.frames.shape, str(result.frames.dtype))
+                            err = f"method returned {got}, expected {clip.frames.shape} uint8"
+                    if err is None:
+                        gen_cache.put(key, result.frames, {"method": m, "sample_id": sample.sample_id})
+                gen_bar.update(1)
                 if err is not None:
                     store.commit_sample(m, config.dataset, sample.sample_id,
                                         [Row(m, config.dataset, sample.sample_id, "__generate__", None, err)])
                     summary.failures += 1
+                    score_bar.update(1)
                     continue
                 media = run_dir / "media" / m / f"{_safe_name(sample.sample_id)}.mp4"
                 write_video(media, result.frames, clip.audio, fps=clip.fps, sample_rate=clip.sample_rate)
@@ -306,14 +338,17 @@ def run(config: RunConfig, run_dir: str | Path, progress: bool = True,
                 rows = _score_rows(scorers, item, m, config.dataset, sample.sample_id)
                 summary.failures += sum(1 for r in rows if r.error)
                 store.commit_sample(m, config.dataset, sample.sample_id, rows, time.perf_counter() - t0)
+                score_bar.update(1)
                 summary.pairs_done += 1
             if sample.meta.get("alignment") and len(record.setdefault("alignments", {})) < 3:
                 record["alignments"][sample.sample_id] = sample.meta["alignment"]
             if on_sample is not None:
                 on_sample(sample.sample_id)
     finally:
-        bar.close()
+        for b in (score_bar, gen_bar, bar):
+            b.close()
         store.close()
+    record["gen_cache"] = gen_cache.record()
     record["dataset_problems"] = reader.problems
     record["samples"] = summary.samples
     if "lipread" in scorers:

@@ -47,6 +47,7 @@ train = lazy_group(
         "cals": "cals.cli:train_cals",
         "wav2lip": "baselines.wav2lip.cli:train_wav2lip",
         "syncnet": "talkbench.critics.cli:train_syncnet",
+        "lipreader": "talkbench.critics.lipreader_cli:train_lipreader",
     },
     "Train a model (CALS, baselines, critics) on any dataset the suite reads.",
 )

@@ -37,8 +37,10 @@ def _weights(values: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
 @click.option("--crop", type=click.Choice(["auto", "none"]), default="auto", show_default=True)
 @click.option("--no-gt", is_flag=True, help="Do not add the ground-truth row.")
 @click.option("--no-report", is_flag=True, help="Skip the HTML report.")
+@click.option("--no-gen-cache", is_flag=True, help="Do not reuse (or store) generations across runs.")
 def run(methods: str, dataset: str, root: str | None, split: str, metrics: str, weights: tuple[str, ...],
-        limit: int | None, device: str, run_dir: str | None, crop: str, no_gt: bool, no_report: bool) -> None:
+        limit: int | None, device: str, run_dir: str | None, crop: str, no_gt: bool, no_report: bool,
+        no_gen_cache: bool) -> None:
     """Generate with every method, score every sample, store tidy rows, write the report.
 
     Re-running the same command on the same --run-dir resumes. Exit code 1 if any item failed."""
@@ -48,7 +50,7 @@ def run(methods: str, dataset: str, root: str | None, split: str, metrics: str, 
         limit=limit, device=device, crop=crop, include_gt=not no_gt,
     )
     run_dir = run_dir or f"runs/{dataset}-{time.strftime('%Y%m%d-%H%M%S')}"
-    summary = run_lib(config, run_dir)
+    summary = run_lib(config, run_dir, gen_cache=False if no_gen_cache else None)
     click.echo(f"run dir: {summary.run_dir}  samples: {summary.samples}  generated+scored: {summary.pairs_done}  "
                f"resumed (skipped): {summary.pairs_skipped}  failed items: {summary.failures}  "
                f"time: {summary.seconds:.1f} s")

@@ -68,7 +68,12 @@ def build_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
             strips.append({"sample_id": sid, "png": png, "videos": videos})
     failures = df[df["error"].notna()][["method", "sample_id", "metric", "error"]].to_dict("records")
     env = Environment(loader=PackageLoader("talkbench.report", "templates"), autoescape=select_autoescape(["html", "j2"]))
+    # Sweeps and ablations (conditions in the method names) get their own page, linked from this one.
+    from talkbench.experiments.report import build_experiment_report
+
+    experiment = build_experiment_report(run_dir, out)
     html = env.get_template("report.html.j2").render(
+        experiment=experiment.name if experiment else None,
         title=run_dir.name, config=record.get("config", {}), n_samples=df["sample_id"].nunique(),
         git_sha=record.get("git_sha"), generated=time.strftime("%Y-%m-%d %H:%M:%S"),
         metrics=metrics, rows=rows, headers={m: header(m) for m in metrics}, paired=paired,

@@ -11,7 +11,8 @@ TABLE_METRICS = ("psnr", "ssim", "lmd", "lse_d", "lse_c", "lipread_top1")
 LABELS = {"psnr": "PSNR", "ssim": "SSIM", "lmd": "LMD", "lse_d": "LSE-D", "lse_c": "LSE-C",
           "lipread_top1": "Lip-read acc.", "lvd": "LVD", "csim": "CSIM", "av_offset": "AV offset"}
 HIGHER = {"psnr": True, "ssim": True, "lmd": False, "lse_d": False, "lse_c": True, "lipread_top1": True,
-          "lvd": False, "csim": True}
+          "lvd": False, "csim": True, "lmd_span": False, "lmd_outside": False, "lipread_top5": True,
+          "lse_d_valid": False, "lse_c_valid": True}
 HIDDEN_SUFFIXES = ("_frames_scored", "_frames_missing", "_identical_frames", "_pairs_scored")
 
 

@@ -1,0 +1,129 @@
+"""Lip-reading word accuracy (``lipread``): ``lipread_top1`` / ``lipread_top5`` per sample (0 or 1).
+
+A named LRW word classifier (:mod:`talkbench.critics.lipreader`) reads the generated clip's mouth ROIs
+(:mod:`talkbench.critics.mouth_roi`) and is scored against the sample's word label; the mean over a
+method's samples is its word accuracy (the CALS paper's "LRW acc"). Run it on the ground-truth clips to
+get the "Ground Truth" row.
+
+Weights: ``weights=`` if given; else an official ``lrw_resnet18_mstcn*.pth(.tar)`` found in
+``$TALKBENCH_WEIGHTS`` / the cache ``weights/`` folder; else the shipped
+``checkpoints/lipreader-synth.safetensors``. The metric version carries the critic's sha256 prefix, so
+numbers from different critics never share a column.
+
+Landmarks: by default the ground truth's (``ScoreInput.reference_landmarks``): in the protocol the
+generated frames share the ground truth's geometry, and landmarks detected on a poorly generated mouth
+would move the ROI with the error being measured. ``landmarks="detect"`` detects dlib landmarks on the
+generated frames instead (also the fallback when no reference landmarks are given).
+
+NaN with a reason (a :class:`MetricError`, recorded by the runner) when the sample has no word label (sentence datasets) or its word is
+outside the critic's vocabulary (a critic trained on a word subset never counts those as errors).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+
+from talkbench.errors import MetricError, TalkbenchError
+from talkbench.metrics.base import MetricInfo, ScoreInput
+
+OFFICIAL_NAMES = ("lrw_resnet18_mstcn.pth", "lrw_resnet18_mstcn.pth.tar", "lrw_resnet18_mstcn_video.pth",
+                  "lrw_resnet18_mstcn_adamw_s3.pth.tar")
+WORDS_FILE = Path(__file__).resolve().parents[1] / "datasets" / "synth" / "lrw_words.txt"
+
+
+def default_lipreader_weights() -> Path | None:
+    """Official weights when found, else the shipped synthetic critic, else None."""
+    from talkbench._cli.doctor import find_weights
+    from talkbench.weights import shipped_weights
+
+    for name in OFFICIAL_NAMES:
+        p = find_weights(name)
+        if p is not None:
+            return p
+    return shipped_weights("lipreader-synth")
+
+
+def lrw_vocabulary() -> list[str]:
+    """LRW's 500 words in their sorted class order (class index = position), upper case."""
+    return [w.strip().upper() for w in WORDS_FILE.read_text(encoding="utf-8").splitlines() if w.strip()]
+
+
+class LipReadingScorer:
+    """Word accuracy of a lip-reading critic on one sample (see module docstring)."""
+
+    name = "lipread"
+
+    def __init__(self, device: str = "cpu", weights: str | Path | None = None,
+                 landmarks: Literal["reference", "detect"] = "reference", **_: Any) -> None:
+        from talkbench.critics.lipreader import load_lipreader
+        from talkbench.weights import read_card, weights_record
+
+        if landmarks not in ("reference", "detect"):
+            raise MetricError(f"landmarks must be 'reference' or 'detect', got {landmarks!r}")
+        path = Path(weights) if weights else default_lipreader_weights()
+        if path is None:
+            raise MetricError("no lip-reader weights: put lrw_resnet18_mstcn.pth in $TALKBENCH_WEIGHTS, pass "
+                              "weights=, or train one with `talkbench train lipreader`")
+        self.model = load_lipreader(path).to(device)
+        self.record = weights_record(path)
+        card = read_card(path) if str(path).endswith(".safetensors") else {}
+        # The class order: the card's vocabulary (a word-subset critic), else LRW's 500 sorted words.
+        self.vocab = [w.upper() for w in card.get("vocabulary", [])] or lrw_vocabulary()
+        if len(self.vocab) != self.model.config.num_classes:
+            raise MetricError(f"critic has {self.model.config.num_classes} classes but its vocabulary "
+                              f"lists {len(self.vocab)} words", path)
+        self.index = {w: i for i, w in enumerate(self.vocab)}
+        self.device, self.landmarks = device, landmarks
+        tag = f"lipreader-{self.record['sha256'][:12]}-{landmarks}-1"
+        self.outputs = (
+            MetricInfo("lipread_top1", True, "no-reference", tag, "word read correctly (top-1)"),
+            MetricInfo("lipread_top5", True, "no-reference", tag, "word among the critic's 5 best guesses"),
+        )
+        self._predictor = None
+
+    def provenance(self) -> dict[str, Any]:
+        return {"lipreader": self.record, "landmarks": self.landmarks, "vocabulary_size": len(self.vocab)}
+
+    def _landmarks(self, item: ScoreInput) -> np.ndarray:
+        if self.landmarks == "reference" and item.reference_landmarks is not None:
+            lm = np.asarray(item.reference_landmarks, np.float32)
+            if len(lm) != len(item.generated):
+                raise MetricError(f"{len(item.generated)} generated frames but {len(lm)} reference landmark rows",
+                                  item.sample_id)
+            return lm
+        from talkbench.faces.landmarks import LandmarkPredictor, detect_landmarks
+
+        if self._predictor is None:
+            self._predictor = LandmarkPredictor()
+        return detect_landmarks(item.generated, predictor=self._predictor)
+
+    def logits(self, item: ScoreInput) -> torch.Tensor:
+        """The critic's class logits for the sample's generated frames."""
+        from talkbench.critics.mouth_roi import mouth_rois, to_model_input
+
+        try:
+            rois = mouth_rois(item.generated, self._landmarks(item), item.sample_id)
+        except TalkbenchError as exc:
+            raise MetricError(exc.reason, item.sample_id) from exc
+        x = torch.from_numpy(to_model_input(rois))[None].to(self.device)
+        with torch.inference_mode():
+            return self.model(x)[0].float().cpu()
+
+    def score(self, item: ScoreInput) -> dict[str, float]:
+        # Undefined cases are MetricErrors: the runner records them as NaN with this reason.
+        if not item.word:
+            raise MetricError("no word label (lip-reading accuracy needs word-level samples)", item.sample_id)
+        word = item.word.upper()
+        if word not in self.index:
+            raise MetricError(f"word {word!r} is outside the critic's {len(self.vocab)}-word vocabulary",
+                              item.sample_id)
+        if len(item.generated) == 0:
+            raise MetricError("clip has no frames", item.sample_id)
+        logits = self.logits(item)
+        top = torch.topk(logits, min(5, len(logits))).indices.tolist()
+        target = self.index[word]
+        return {"lipread_top1": float(top[0] == target), "lipread_top5": float(target in top)}
