@@ -25,6 +25,15 @@ from baselines.wav2lip.train import (
 from talkbench.io.audio import wav2lip_mel
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _one_thread():
+    """Tiny convolutions: one thread is fastest and does not thrash a shared CI machine."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="module")
 def clips() -> Wav2LipClips:
     rng = np.random.default_rng(0)
@@ -118,3 +127,35 @@ def test_exported_generator_runs_through_the_adapter(tmp_path: Path, clips: Wav2
     req = GenRequest("s", pose[0], pose, (rng.standard_normal(6 * 640) * 0.1).astype(np.float32))
     res = m.generate([req])[0]
     assert res.error is None and res.frames.shape == (6, 128, 128, 3)
+
+
+def test_cli_trains_on_a_suite_dataset_and_exports(tmp_path: Path) -> None:
+    """`talkbench train wav2lip` end to end on a tiny synth-lrw corpus: both stages, log.jsonl with
+    every loss, official-layout checkpoints, --resume, and an exported file the adapter loads."""
+    import json
+
+    from click.testing import CliRunner
+
+    from talkbench.cli import cli as cli_main
+    from talkbench.datasets.synth.corpus import build_corpus
+    from talkbench.weights import read_card
+
+    root = build_corpus("synth-lrw", tmp_path / "corpus", clips={"train": 2, "val": 1}, splits=("train", "val"),
+                        progress=False, workers=1)
+    out, export = tmp_path / "run", tmp_path / "w.safetensors"
+    args = ["train", "wav2lip", "--dataset", "synth-lrw", "--root", str(root), "--width", "0.0625",
+            "--expert-steps", "2", "--steps", "2", "--batch-size", "2", "--expert-batch-size", "4",
+            "--eval-every", "2", "--device", "cpu", "--threads", "1", "--out", str(out)]
+    r = CliRunner().invoke(cli_main, [*args, "--export", str(export)])
+    assert r.exit_code == 0, r.output
+    rows = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    assert [(x["stage"], x["step"]) for x in rows] == [("expert", 1), ("expert", 2), ("generator", 1), ("generator", 2)]
+    assert "val_loss" in rows[1] and {"l1", "sync", "val_l1", "val_sync"} <= set(rows[3])
+    assert read_card(export)["config"]["width"] == 0.0625
+    assert load_wav2lip(export).state_dict().keys() == load_wav2lip(out / "generator.pth", width=0.0625).state_dict().keys()
+    r = CliRunner().invoke(cli_main, [*args, "--steps", "3", "--resume"])
+    assert r.exit_code == 0, r.output
+    rows = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    assert [(x["stage"], x["step"]) for x in rows[4:]] == [("generator", 3)]
+    commands = json.loads((out / "state.json").read_text())["commands"]
+    assert len(commands) == 2 and "--resume" in commands[1] and "--resume" not in commands[0]

@@ -20,6 +20,7 @@ therefore agree. Checkpoints use the official dict layout (``state_dict``, ``opt
 from __future__ import annotations
 
 import json
+import os
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -172,8 +173,11 @@ def cosine_loss(a: torch.Tensor, v: torch.Tensor, y: torch.Tensor) -> torch.Tens
 class Wav2LipTrainer:
     def __init__(self, cfg: Wav2LipTrainConfig, out: str | Path, device: str = "cpu",
                  train: Wav2LipClips | None = None, val: Wav2LipClips | None = None) -> None:
-        self.cfg, self.out, self.device = cfg, Path(out), device
         self.rank, self.world = init_distributed()
+        if self.world > 1 and device == "cuda":  # torchrun: one GPU per process
+            device = f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}"
+            torch.cuda.set_device(device)
+        self.cfg, self.out, self.device = cfg, Path(out), device
         self.out.mkdir(parents=True, exist_ok=True)
         torch.manual_seed(cfg.seed + self.rank)
         self.rng = np.random.default_rng(cfg.seed + self.rank)
@@ -188,6 +192,7 @@ class Wav2LipTrainer:
         self.step = {"expert": 0, "generator": 0}
         self.sync_wt = 0.0
         self.history: list[dict] = []
+        self.commands: list[str] = []  # every invocation that trained this run, kept across resumes
 
     # ------------------------------------------------------------------ checkpoints (official layout)
     def _ckpt(self, name: str) -> Path:
@@ -204,7 +209,7 @@ class Wav2LipTrainer:
                         "global_step": self.step[stage], "global_epoch": 0}, tmp)
             tmp.replace(self._ckpt(name))
         (self.out / "state.json").write_text(json.dumps({"step": self.step, "sync_wt": self.sync_wt,
-                                                         "config": asdict(self.cfg)}))
+                                                         "config": asdict(self.cfg), "commands": self.commands}))
 
     def resume(self) -> bool:
         state = self.out / "state.json"
@@ -217,6 +222,7 @@ class Wav2LipTrainer:
             opt.load_state_dict(ck["optimizer"])
         s = json.loads(state.read_text())
         self.step, self.sync_wt = dict(s["step"]), float(s["sync_wt"])
+        self.commands = list(s.get("commands", [])) + self.commands
         return True
 
     def _log(self, **row: float | str) -> None:
@@ -236,6 +242,7 @@ class Wav2LipTrainer:
     # ------------------------------------------------------------------ expert
     def expert_step(self, batch: dict[str, torch.Tensor] | None = None) -> float:
         self.expert.train()
+        self.expert.requires_grad_(True)
         b = self._to(batch or expert_batch(self.train, self.cfg.expert_batch_size, self.rng))
         with self._autocast():
             a, v = self.expert(b["mel"], b["face"])
@@ -258,13 +265,16 @@ class Wav2LipTrainer:
 
     # ------------------------------------------------------------------ generator
     def sync_loss(self, mel: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
-        a, v = self.expert(mel, lower_halves(g))
+        # The frozen expert runs unwrapped: under DDP a wrapped module whose parameters get no
+        # gradient would stall the reducer.
+        a, v = unwrap(self.expert)(mel, lower_halves(g))
         return cosine_loss(a.float(), v.float(), torch.ones(len(a), device=a.device))
 
     def generator_step(self, batch: dict[str, torch.Tensor] | None = None) -> dict[str, float]:
         cfg = self.cfg
         self.gen.train()
         self.expert.eval()
+        self.expert.requires_grad_(False)  # frozen: gradients flow through it to the generator only
         b = self._to(batch or generator_batch(self.train, cfg.batch_size, self.rng))
         with self._autocast():
             g = self.gen(b["indiv_mels"], b["x"]).float()
@@ -282,8 +292,9 @@ class Wav2LipTrainer:
         loss.backward()
         self.opt_g.step()
         if cfg.gan:
-            real = self.disc(frames(b["gt"]))
-            fake = self.disc(frames(g.detach()))
+            # One forward over real and fake (the discriminator has no batch norm, so this equals the
+            # official two calls) keeps DDP at one forward per backward.
+            real, fake = self.disc(torch.cat([frames(b["gt"]), frames(g.detach())])).chunk(2)
             d_loss = (F.binary_cross_entropy(real, torch.ones_like(real)) +
                       F.binary_cross_entropy(fake, torch.zeros_like(fake)))
             self.opt_d.zero_grad()
@@ -335,7 +346,7 @@ class Wav2LipTrainer:
                 self._log(stage=stage, step=self.step[stage], sync_wt=self.sync_wt, **row)
                 bar.set_postfix({k: f"{v:.3f}" for k, v in row.items()})
                 bar.update(1)
-                last = {f"{stage}_{k}": v for k, v in row.items()} | last
+                last |= {f"{stage}_{k}": v for k, v in row.items()}
             bar.close()
             self.save()
         last["seconds"] = round(time.perf_counter() - t0, 1)
