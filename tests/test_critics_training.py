@@ -3,6 +3,7 @@ LSE scorer exactly as a manual crop would be."""
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +24,7 @@ def test_window_starts_are_spaced_and_in_range(n: int, k: int, gap: int) -> None
     for _ in range(50):
         s = _starts(n, k, gap, rng)
         assert s and all(0 <= x < n for x in s)
-        assert all(b - a >= gap for a, b in zip(s, s[1:]))
+        assert all(b - a >= gap for a, b in itertools.pairwise(s))
         assert len(s) == min(k, (n - 1) // gap + 1)
 
 
