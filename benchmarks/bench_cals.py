@@ -60,6 +60,25 @@ def _train_fps(cfg: CALSConfig, device: str, steps: int = 3) -> float:
     return cfg.train.batch_size * rendered / dt
 
 
+def _peak_rss_60s(preset: str) -> float:
+    """Peak resident memory (MiB) of a fresh process generating 60 s (1500 frames) with ``preset``."""
+    import resource
+    import subprocess
+    import sys
+
+    code = (
+        "import numpy as np, torch; from cals.config import load_config; from cals.model import CALS;"
+        "from cals.inference import generate; torch.manual_seed(0);"
+        f"m = CALS(load_config('{preset}').model).eval(); r = np.random.default_rng(0); t = 1500;"
+        "a = (r.standard_normal(t * 640) * 0.1).astype(np.float32);"
+        "p = r.integers(0, 255, (t, 128, 128, 3), dtype=np.uint8); generate(m, a, p[0], p)"
+    )
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    subprocess.run([sys.executable, "-c", code], check=True)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return max(after, before) / 1024
+
+
 def main() -> None:
     device = "cuda" if torch.cuda.is_available() else "cpu"
     paper = load_config("lrs2")
@@ -71,6 +90,8 @@ def main() -> None:
         print(f"generation {name:22s} {n:6.1f} M params  {fps:8.1f} frames/s  = {fps / REAL_TIME_FPS:5.2f}x real time")
     fps = _train_fps(with_overrides(synth, train={"batch_size": 4}), device)
     print(f"training e2e, all losses (synth preset): {fps:.1f} rendered frames/s")
+    if device == "cpu":
+        print(f"peak RSS generating a 60 s clip (synth preset, fresh process): {_peak_rss_60s('synth'):.0f} MiB")
 
 
 if __name__ == "__main__":
