@@ -6,11 +6,10 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from cals.audio import NoiseBank, add_noise, spec_augment, units_for
 from cals.config import TrainConfig
-from talkbench.errors import ConfigError, TalkbenchError
+from talkbench.errors import ConfigError
 from talkbench.types import lower_half_masked
 
 SAMPLES_PER_FRAME = 640
@@ -26,26 +25,16 @@ class ClipBank:
 
     @classmethod
     def from_dataset(cls, cfg: TrainConfig, size: int, split: str | None = None, limit: int | None = None) -> ClipBank:
-        from talkbench.datasets import DATASETS
-        from talkbench.faces.crop import load_clip
+        from talkbench.datasets.clips import protocol_clips
 
-        reader = DATASETS.get(cfg.dataset)(cfg.root)
         clips = []
         limit = limit if limit is not None else cfg.max_clips
-        for i, s in enumerate(tqdm(reader.samples(split or cfg.split), desc="clips", unit="clip")):
-            if limit is not None and i >= limit:
-                break
-            try:
-                # Protocol crops (128, cached once for every trainer), resized to the model's size.
-                c = load_clip(s, size=128, landmarks=False)
-            except TalkbenchError as exc:
-                tqdm.write(f"skip {s.sample_id}: {exc}")
-                continue
+        # Protocol crops (128, cached once for every trainer), resized to the model's size.
+        for s, c in protocol_clips(cfg.dataset, cfg.root, split or cfg.split, limit, min_frames=cfg.window):
             frames = c.frames
             if size != 128:
                 frames = np.stack([cv2.resize(f, (size, size), interpolation=cv2.INTER_AREA) for f in frames])
-            if c.num_frames >= cfg.window:
-                clips.append((s.sample_id, frames, c.audio))
+            clips.append((s.sample_id, frames, c.audio))
         return cls(clips)
 
 

@@ -11,8 +11,8 @@ import sys
 
 import click
 
+from talkbench._cli.lazy import LazyGroup
 from talkbench.errors import ConfigError, TalkbenchError
-from talkbench.registry import import_string
 
 _COMMANDS = {
     "doctor": "talkbench._cli.doctor:doctor",
@@ -27,24 +27,8 @@ _COMMANDS = {
 }
 
 
-class _LazyGroup(click.Group):
-    def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted(_COMMANDS)
-
-    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
-        spec = _COMMANDS.get(name)
-        if spec is None:
-            return None
-        try:
-            return import_string(spec)
-        except (ImportError, AttributeError) as exc:
-            err = str(exc)
-
-            @click.command(name=name, help=f"(unavailable: {err})")
-            def _missing() -> None:
-                raise click.ClickException(f"'talkbench {name}' is not available: {err}")
-
-            return _missing
+class _LazyGroup(LazyGroup):
+    lazy_commands = _COMMANDS
 
 
 @click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -34,7 +34,7 @@ from tqdm import tqdm
 from baselines.wav2lip.model import QualityDiscriminator, SyncNetColor, Wav2Lip
 from baselines.wav2lip.preprocess import MEL_STEP
 from talkbench.distributed import init_distributed, unwrap, wrap_ddp
-from talkbench.errors import ConfigError, TalkbenchError
+from talkbench.errors import ConfigError
 from talkbench.io.audio import wav2lip_mel
 
 T = 5  # syncnet_T
@@ -75,21 +75,10 @@ class Wav2LipClips:
 
     @classmethod
     def from_dataset(cls, cfg: Wav2LipTrainConfig, split: str, limit: int | None) -> Wav2LipClips:
-        from talkbench.datasets import DATASETS
-        from talkbench.faces.crop import load_clip
+        from talkbench.datasets.clips import protocol_clips
 
-        reader = DATASETS.get(cfg.dataset)(cfg.root)
         clips = []
-        for i, s in enumerate(tqdm(reader.samples(split), desc=f"clips {split}", unit="clip")):
-            if limit is not None and i >= limit:
-                break
-            try:
-                c = load_clip(s, size=128, landmarks=False)
-            except TalkbenchError as exc:
-                tqdm.write(f"skip {s.sample_id}: {exc}")
-                continue
-            if c.num_frames < 2 * T:
-                continue
+        for s, c in protocol_clips(cfg.dataset, cfg.root, split, limit, min_frames=2 * T):
             clips.append((s.sample_id, to_wav2lip_faces(c.frames), wav2lip_mel(c.audio)))
         return cls(clips)
 

@@ -21,6 +21,8 @@ OFFICIAL_WEIGHTS = {
     "syncnet_v2.model": "SyncNet (LSE-D/LSE-C)",
     "lrw_resnet18_mstcn.pth": "LRW lip reader (mpc001)",
     "lrw_resnet18_mstcn_adamw_s3.pth.tar": "LRW lip reader (mpc001)",
+    "lrw_resnet18_mstcn.pth.tar": "LRW lip reader (mpc001)",
+    "lrw_resnet18_mstcn_video.pth": "LRW lip reader (mpc001)",
 }
 
 

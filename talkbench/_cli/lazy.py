@@ -7,29 +7,37 @@ import click
 from talkbench.registry import import_string
 
 
+class LazyGroup(click.Group):
+    """A group whose subcommands (``lazy_commands``: name -> "module:attr") are imported on first use;
+    one whose module fails to import reports why instead of crashing the whole CLI."""
+
+    lazy_commands: dict[str, str] = {}  # noqa: RUF012 (set per subclass, never mutated)
+    prefix = "talkbench"
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(self.lazy_commands)
+
+    def get_command(self, ctx: click.Context, cmd: str) -> click.Command | None:
+        spec = self.lazy_commands.get(cmd)
+        if spec is None:
+            return None
+        try:
+            return import_string(spec)
+        except (ImportError, AttributeError) as exc:
+            err = str(exc)
+            where = f"{self.prefix} {cmd}"
+
+            @click.command(name=cmd, help=f"(unavailable: {err})")
+            def _missing() -> None:
+                raise click.ClickException(f"'{where}' is not available: {err}")
+
+            return _missing
+
+
 def lazy_group(name: str, commands: dict[str, str], help: str) -> click.Group:
-    """Build a group; a subcommand whose module fails to import reports why instead of crashing."""
-
-    class _Group(click.Group):
-        def list_commands(self, ctx: click.Context) -> list[str]:
-            return sorted(commands)
-
-        def get_command(self, ctx: click.Context, cmd: str) -> click.Command | None:
-            spec = commands.get(cmd)
-            if spec is None:
-                return None
-            try:
-                return import_string(spec)
-            except (ImportError, AttributeError) as exc:
-                err = str(exc)
-
-                @click.command(name=cmd, help=f"(unavailable: {err})")
-                def _missing() -> None:
-                    raise click.ClickException(f"'talkbench {name} {cmd}' is not available: {err}")
-
-                return _missing
-
-    return _Group(name=name, help=help)
+    """Build a lazy group ``talkbench <name>``."""
+    cls = type(f"_{name.title()}Group", (LazyGroup,), {"lazy_commands": commands, "prefix": f"talkbench {name}"})
+    return cls(name=name, help=help)
 
 
 data = lazy_group(

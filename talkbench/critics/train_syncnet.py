@@ -47,21 +47,10 @@ class SyncNetTrainConfig:
 
 
 def _load_split(cfg: SyncNetTrainConfig, split: str, limit: int | None) -> list[tuple[str, np.ndarray, np.ndarray]]:
-    from talkbench.datasets import DATASETS
-    from talkbench.faces.crop import load_clip
+    from talkbench.datasets.clips import protocol_clips
 
-    reader = DATASETS.get(cfg.dataset)(cfg.root)
-    out = []
-    for i, s in enumerate(tqdm(reader.samples(split), desc=f"crops {split}", unit="clip")):
-        if limit is not None and i >= limit:
-            break
-        try:
-            clip = load_clip(s, size=128, landmarks=False)
-        except TalkbenchError as exc:
-            tqdm.write(f"skip {s.sample_id}: {exc}")
-            continue
-        if clip.num_frames >= 12:
-            out.append((s.sample_id, clip.frames, clip.audio))
+    out = [(s.sample_id, c.frames, c.audio)
+           for s, c in protocol_clips(cfg.dataset, cfg.root, split, limit, min_frames=12, desc="crops")]
     if not out:
         raise ConfigError(f"no usable clips in {cfg.dataset}/{split}")
     return out

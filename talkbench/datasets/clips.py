@@ -1,0 +1,30 @@
+"""Protocol clips of a dataset split for the trainers: cached 128-px crops and 16 kHz audio, each
+failing sample skipped with its reason (a bad clip never ends a training run)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from tqdm import tqdm
+
+from talkbench.errors import TalkbenchError
+from talkbench.types import Clip, Sample
+
+
+def protocol_clips(dataset: str, root: str | None, split: str, limit: int | None = None, min_frames: int = 1,
+                   landmarks: bool = False, desc: str = "clips") -> Iterator[tuple[Sample, Clip]]:
+    """(sample, clip) for the first ``limit`` samples of ``split`` that load and have ``min_frames``."""
+    from talkbench.datasets import DATASETS
+    from talkbench.faces.crop import load_clip
+
+    reader = DATASETS.get(dataset)(root)
+    for i, s in enumerate(tqdm(reader.samples(split), desc=f"{desc} {split}", unit="clip")):
+        if limit is not None and i >= limit:
+            break
+        try:
+            clip = load_clip(s, size=128, landmarks=landmarks)
+        except TalkbenchError as exc:
+            tqdm.write(f"skip {s.sample_id}: {exc}")
+            continue
+        if clip.num_frames >= min_frames:
+            yield s, clip
