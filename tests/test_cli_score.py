@@ -4,6 +4,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 from click.testing import CliRunner
 
 from talkbench.cli import cli
@@ -41,3 +42,21 @@ def test_score_unknown_metric_and_failures(tmp_path: Path) -> None:
     res = CliRunner().invoke(cli, ["score", str(tmp_path / "v.mp4"), "--metrics", "psnrr", "--crop", "none"])
     assert res.exit_code != 0 and "Did you mean: psnr" in str(res.exception or res.output)
     _ = np
+
+
+def test_score_lipreading_of_one_video(talking_clip: Path) -> None:
+    from talkbench.weights import read_card, shipped_weights
+
+    critic = shipped_weights("lipreader-synth")
+    if critic is None:
+        pytest.skip("no shipped lip reader")
+    vocab = read_card(critic)["vocabulary"]
+    res = CliRunner().invoke(cli, ["score", str(talking_clip), "--metrics", "lipread", "--word", vocab[0].lower(),
+                                   "--lipreader", str(critic), "--json"])
+    out = json.loads(res.output)
+    assert res.exit_code == 0, res.output
+    assert out["metrics"]["lipread_top1"] in (0.0, 1.0) and out["metrics"]["lipread_top5"] in (0.0, 1.0)
+    assert out["metrics"]["lipread_top1"] <= out["metrics"]["lipread_top5"]
+    assert out["critics"]["lipread"]["lipreader"]["sha256"] == read_card(critic)["sha256"]
+    res = CliRunner().invoke(cli, ["score", str(talking_clip), "--metrics", "lipread", "--word", "NOTAWORD", "--json"])
+    assert res.exit_code == 1 and "outside" in json.loads(res.output)["errors"]["lipread"]

@@ -29,17 +29,21 @@ def _json_safe(obj):
               help="auto: detect, track and crop faces; none: frames are already face crops.")
 @click.option("--size", default=128, show_default=True, help="Crop size for paired metrics.")
 @click.option("--syncnet", type=click.Path(exists=True, dir_okay=False), help="SyncNet weights for LSE.")
+@click.option("--lipreader", type=click.Path(exists=True, dir_okay=False), help="Lip-reader weights for lipread.")
+@click.option("--word", default=None, help="The spoken word (LRW-style clips), for lipread.")
 @click.option("--lmd-variant", default="mean-centred", show_default=True)
 @click.option("--device", default="cpu", show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def score(video: str, reference: str | None, metrics: str, crop: str, size: int, syncnet: str | None,
-          lmd_variant: str, device: str, as_json: bool) -> None:
+          lipreader: str | None, word: str | None, lmd_variant: str, device: str, as_json: bool) -> None:
     """Score VIDEO (against --reference for paired metrics). Exit code 1 if a metric failed."""
     names = [m.strip() for m in metrics.split(",") if m.strip()]
     options = {"lmd": {"variant": lmd_variant}}
     if syncnet:
         options["lse"] = {"weights": syncnet}
-    result = score_video(video, reference, names, crop=crop, size=size, device=device, options=options)
+    if lipreader:
+        options["lipread"] = {"weights": lipreader}
+    result = score_video(video, reference, names, crop=crop, size=size, device=device, options=options, word=word)
     if as_json:
         click.echo(json.dumps(_json_safe(result)))
     else:

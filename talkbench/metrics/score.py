@@ -29,12 +29,14 @@ def score_video(
     size: int = 128,
     device: str = "cpu",
     options: dict[str, dict[str, Any]] | None = None,
+    word: str | None = None,
 ) -> dict[str, Any]:
     """``{"metrics": {...}, "frames": N, "critics": {...}, "errors": {...}, "warnings": [...]}``.
 
     ``crop="auto"`` detects, tracks and crops both videos to ``size``; ``crop="none"`` uses the
     frames as given (resized to ``size`` only when needed). Paired metrics need ``reference``;
-    a metric that fails is reported under ``errors`` and the others are still computed.
+    a metric that fails is reported under ``errors`` and the others are still computed. ``word``: the
+    spoken word, for lip-reading accuracy (landmarks are then detected on the generated frames).
     """
     options = options or {}
     gen = _clip(video, crop, size)
@@ -43,7 +45,8 @@ def score_video(
     gen_frames, ref_frames = gen.frames, None
     if ref is not None:
         gen_frames, ref_frames, warnings = pair_frames(gen.frames, ref.frames)
-    item = ScoreInput(sample_id=Path(video).name, generated=gen_frames, audio=gen.audio, reference=ref_frames)
+    item = ScoreInput(sample_id=Path(video).name, generated=gen_frames, audio=gen.audio, reference=ref_frames,
+                      word=word)
     out: dict[str, Any] = {"metrics": {}, "frames": len(gen_frames), "critics": {}, "errors": {}, "warnings": warnings,
                            "versions": {}, "crop_policy": gen.crop_policy}
     for name in metrics:
