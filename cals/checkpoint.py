@@ -27,7 +27,7 @@ def load_cals(path: str | Path) -> tuple[CALS, CALSConfig]:
         return model.eval(), cfg
     card = read_card(p)
     if "config" not in card:
-        raise CheckpointError("CALS safetensors needs its card (<file>.card.json) with the model config", p)
+        raise CheckpointError("CALS safetensors needs its card (<name>.json beside it) with the model config", p)
     cfg = from_dict(card["config"])
     model = CALS(cfg.model if isinstance(cfg.model, ModelConfig) else ModelConfig())
     load_state_dict_strict(model, load_safetensors(p), p)

@@ -1,7 +1,7 @@
 """Loading and saving weights safely.
 
 Our own weights are safetensors (no pickle), fp16 where it suffices, each beside a JSON card
-``<file>.card.json`` (command, data, seed, metrics, sha256). Official third-party ``.pth`` files are
+``<name>.json`` beside ``<name>.safetensors`` (command, data, seed, metrics, sha256). Official third-party ``.pth`` files are
 read with ``torch.load(weights_only=True)``: files that need code execution are refused, and key or
 shape mismatches are reported by name.
 """
@@ -24,7 +24,7 @@ from talkbench.errors import CheckpointError
 
 def card_path(weights: str | Path) -> Path:
     p = Path(weights)
-    return p.with_name(p.name + ".card.json")
+    return p.with_suffix(".json")
 
 
 def save_weights(

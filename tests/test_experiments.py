@@ -221,10 +221,10 @@ def test_tiny_ablation_trains_evaluates_and_resumes(corpus: Path, tmp_path: Path
     assert res.run.pairs_done == 2 and res.run.failures == 0
     build_experiment_report(tmp_path / "abl")
     w_base = tmp_path / "abl" / "train" / "baseline" / "weights.safetensors"
-    card = json.loads(Path(str(w_base) + ".card.json").read_text())
+    card = json.loads(Path(w_base).with_suffix(".json").read_text())
     assert card["flags"] == {"use_a2l": False, "use_dav": False, "use_dvv": False} and card["steps"]["sync"] == 0
     assert card["config"]["model"]["use_a2l"] is False
-    card2 = json.loads((tmp_path / "abl" / "train" / "a2l" / "weights.safetensors.card.json").read_text())
+    card2 = json.loads((tmp_path / "abl" / "train" / "a2l" / "weights.json").read_text())
     assert card2["config"]["model"]["use_a2l"] is True and card2["steps"]["a2l"] == 2
     md = (tmp_path / "abl" / "report" / "experiment.md").read_text()
     lines = [line for line in md.splitlines() if line.startswith("| ")]

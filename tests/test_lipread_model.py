@@ -144,7 +144,7 @@ def test_small_width_safetensors_round_trip(tmp_path):
         a, b = model(x).numpy(), loaded(x).numpy()
     np.testing.assert_allclose(b, a, atol=2e-2 * np.abs(a).max())  # fp16 storage
     # Width is inferred from the keys when the card is absent.
-    (tmp_path / "small.safetensors.card.json").unlink()
+    (tmp_path / "small.json").unlink()
     assert load_lipreader(path).config.width == 0.125
 
 

@@ -47,7 +47,7 @@ def test_train_resume_export(corpus, tmp_path):
     assert [x["step"] for x in logs] == [1, 2, 3]  # resumed at step 2, not restarted
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["steps"] == 3 and 0 <= metrics["test"]["top1"] <= metrics["test"]["top5"] <= 1
-    card = json.loads(export.with_name(export.name + ".card.json").read_text())
+    card = json.loads(export.with_suffix(".json").read_text())
     assert card["sha256"] == sha256_file(export)
     assert card["vocabulary"] == ["ABOUT", "ABSOLUTELY"]
     assert "ground_truth_test" in card["metrics"] and card["data"]["dataset"] == "synth-lrw"

@@ -223,7 +223,7 @@ def build_corpus(corpus: str = "synth-lrs2", out: str | Path | None = None, clip
         splits: which splits to write.
         progress: show a progress bar.
         workers: processes (default up to 2).
-        photo: every 4th clip uses a real portrait from ``/work/shared/data/real/portraits`` (the
+        photo: every 4th clip uses a real portrait from ``shared/data/real/portraits`` beside the repository (or ``$TALKBENCH_PORTRAITS``) (the
             version gets a ``+photo`` suffix and CORPUS.json lists the portraits' hashes). A
             :class:`DatasetError` when the folder is missing.
 

@@ -12,6 +12,7 @@ corpus must not depend on a folder that may be absent.
 from __future__ import annotations
 
 import hashlib
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,7 +24,9 @@ from talkbench.datasets.synth.articulation import PARAMS
 from talkbench.datasets.synth.face import apply, face_landmarks, make_identity, pose_matrix
 from talkbench.errors import DatasetError
 
-PORTRAITS = Path("/work/shared/data/real/portraits")
+# The suite's real portraits (shared/data/real/portraits beside the repository), or $TALKBENCH_PORTRAITS.
+PORTRAITS = Path(os.environ.get("TALKBENCH_PORTRAITS")
+                 or Path(__file__).resolve().parents[4] / "shared" / "data" / "real" / "portraits")
 REST = np.array([0.05, 0.0, 0.0, 0.6, 0.0, 0.0, 0.0])
 MOVING = np.r_[4:13, 48:68]  # lower jaw and lips: the points articulation moves
 
