@@ -66,9 +66,24 @@ def save_weights(
         kept_dtype=kept,
         created=full.get("created") or time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     )
-    with atomic_write(card_path(path), "w") as f:
-        json.dump(full, f, indent=2, sort_keys=True)
+    _write_card(path, full)
     return full
+
+
+def _write_card(path: str | Path, card: Mapping[str, Any]) -> None:
+    with atomic_write(card_path(path), "w") as f:
+        json.dump(dict(card), f, indent=2, sort_keys=True)
+
+
+def update_card(path: str | Path, **fields: Any) -> dict[str, Any]:
+    """Add ``fields`` to an existing card (e.g. metrics measured on the exported file) without
+    rewriting the weights; the sha256 stays that of the file."""
+    card = read_card(path)
+    if not card:
+        raise CheckpointError("no card to update", card_path(path))
+    card.update(fields)
+    _write_card(path, card)
+    return card
 
 
 def read_card(path: str | Path) -> dict[str, Any]:

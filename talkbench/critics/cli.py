@@ -25,7 +25,7 @@ def train_syncnet(dataset: str, root: str | None, steps: int, width: float, max_
 
     from talkbench.critics.train_syncnet import SyncNetTrainConfig
     from talkbench.critics.train_syncnet import train_syncnet as run
-    from talkbench.weights import save_weights
+    from talkbench.weights import save_weights, update_card
 
     cfg = SyncNetTrainConfig(dataset=dataset, root=root, steps=steps, width=width, max_clips=max_clips, seed=seed)
     res = run(cfg, out, resume=resume)
@@ -43,5 +43,5 @@ def train_syncnet(dataset: str, root: str | None, steps: int, width: float, max_
         save_weights(Path(export), res["model"].state_dict(), card)
         # The card's numbers are those of the file users get (fp16), not of the in-memory model.
         metrics = {**res["metrics"], **critic_sanity(load_syncnet(export), res["val"], cfg.view)}
-        card = save_weights(Path(export), res["model"].state_dict(), {**card, "metrics": metrics})
+        card = update_card(export, metrics=metrics)
         click.echo(f"exported {export} (sha256 {card['sha256'][:16]}...): {metrics}")

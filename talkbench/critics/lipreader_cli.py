@@ -56,7 +56,7 @@ def train_lipreader(dataset: str, root: str | None, vocab: int | None, make_corp
     if export:
         from talkbench.critics.lipreader import load_lipreader
         from talkbench.critics.train_lipreader import evaluate
-        from talkbench.weights import save_weights
+        from talkbench.weights import save_weights, update_card
 
         card = {
             "command": "talkbench train lipreader " + " ".join(sys.argv[3:]),
@@ -70,5 +70,5 @@ def train_lipreader(dataset: str, root: str | None, vocab: int | None, make_corp
         shipped = load_lipreader(export)
         metrics = {"ground_truth_val": evaluate(shipped, res["val"]), "ground_truth_test": evaluate(shipped, res["test"]),
                    "train_seconds": m["train_seconds"], "steps": m["steps"]}
-        card = save_weights(Path(export), res["model"].state_dict(), {**card, "metrics": metrics})
+        card = update_card(export, metrics=metrics)
         click.echo(f"exported {export} (sha256 {card['sha256'][:16]}...): {metrics}")
