@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import click
+
+from talkbench._cli.command_line import command_line
 
 
 @click.command(name="cals")
@@ -38,14 +39,24 @@ def train_cals(dataset: str | None, root: str | None, config_path: str, stages: 
     trainer = Trainer(cfg, out, dev, bank)
     if resume and trainer.resume():
         click.echo(f"resumed at {trainer.step}")
+    command = command_line()
+    history = Path(out) / "commands.json"  # every invocation that trained this run, for the card
+    commands = [*(json.loads(history.read_text()) if resume and history.exists() else []), command]
+    if trainer.rank == 0:
+        history.write_text(json.dumps(commands, indent=1))
     last = trainer.fit(tuple(stages) or STAGES)
     val = ClipBank.from_dataset(cfg.train, cfg.model.img_size, split="val", limit=20)
-    metrics = {"heldout_l1": heldout_l1(trainer, val), **{k: round(v, 4) for k, v in last.items()}}
-    (Path(out) / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    # A resumed run with no steps left (e.g. only --export) keeps the training losses of the run before.
+    mpath = Path(out) / "metrics.json"
+    prev = json.loads(mpath.read_text()) if resume and mpath.exists() else {}
+    ran = any(k != "seconds" for k in last)
+    metrics = {**prev, "heldout_l1": heldout_l1(trainer, val),
+               **({k: round(v, 4) for k, v in last.items()} if ran else {})}
+    mpath.write_text(json.dumps(metrics, indent=2))
     click.echo(f"metrics: {metrics}")
     if export:
         card = export_weights(trainer.model, cfg, export, {
-            "command": "talkbench train cals " + " ".join(sys.argv[3:]),
+            "command": command, "commands": commands,
             "data": {"dataset": cfg.train.dataset, "split": cfg.train.split, "clips": len(bank.clips)},
             "seed": cfg.train.seed, "metrics": metrics, "steps": trainer.step,
         })

@@ -138,3 +138,33 @@ def test_interrupted_training_resumes_to_the_same_weights(tmp_path: Path, bank: 
     second.fit(progress=False)
     a, b = straight.model.state_dict(), second.model.state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_cli_export_only_resume_keeps_the_training_record(tmp_path) -> None:
+    """`talkbench train cals --resume --export` with no steps left: the card keeps the training losses of
+    the run before and lists both invocations."""
+    import json
+
+    import yaml
+    from click.testing import CliRunner
+
+    from talkbench.cli import cli as cli_main
+    from talkbench.datasets.synth.corpus import build_corpus
+    from talkbench.weights import read_card
+
+    root = build_corpus("synth-lrw", tmp_path / "corpus", clips={"train": 2, "val": 1}, splits=("train", "val"),
+                        progress=False, workers=1)
+    conf = tmp_path / "tiny.yaml"
+    train = {**TINY["train"], "dataset": "synth-lrw", "sync_steps": 1, "a2l_steps": 1, "e2e_steps": 2, "window": 10}
+    conf.write_text(yaml.safe_dump({**TINY, "train": train}))
+    args = ["train", "cals", "--config", str(conf), "--root", str(root), "--device", "cpu", "--out", str(tmp_path / "run")]
+    r = CliRunner().invoke(cli_main, args)
+    assert r.exit_code == 0, r.output
+    trained = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert "l1" in trained
+    export = tmp_path / "c.safetensors"
+    r = CliRunner().invoke(cli_main, [*args, "--resume", "--export", str(export)])
+    assert r.exit_code == 0, r.output
+    card = read_card(export)
+    assert card["metrics"]["l1"] == trained["l1"] and len(card["commands"]) == 2
+    assert "--resume" in card["commands"][1] and "--resume" not in card["commands"][0]

@@ -5,7 +5,11 @@ Weights, in order: ``load(weights=...)``; the official ``wav2lip_gan.pth`` / ``w
 protocol gives 128-px face crops: the adapter resizes them to Wav2Lip's 96 px (bilinear, as
 ``inference.py``), uses the protocol's reference frame (the first frame) as the identity input
 (official inference feeds the current unmasked frame, which the protocol withholds), and resizes the
-output back to the request size. These choices are written into each result's ``meta``.
+output back to the request size. A checkpoint whose card has a ``face_box`` (trained with
+``--face-box``) gets that region of the crop as its face instead, as the official pipeline feeds its
+detector box; the output is pasted hard into the box, and the rest of the frame is the pose prior's
+upper half and the reference frame's lower half (the protocol withholds the target's). These choices
+are written into each result's ``meta``.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ import numpy as np
 import torch
 
 from baselines.wav2lip.checkpoint import load_wav2lip
-from baselines.wav2lip.preprocess import mel_chunks, model_inputs
+from baselines.wav2lip.preprocess import box_pixels, mel_chunks, model_inputs
 from talkbench.errors import MethodError
 from talkbench.io.audio import wav2lip_mel
 from talkbench.methods.base import Method
@@ -46,14 +50,19 @@ class Wav2LipMethod(Method):
         self.model = None
         self.device = "cpu"
         self.weights_path: Path | None = None
+        self.face_box: tuple[float, float, float, float] | None = None
 
     def load(self, device: str = "cpu", weights: str | Path | None = None) -> None:
         path = Path(weights) if weights else default_weights()
         if path is None:
             raise MethodError("no Wav2Lip weights: pass --weights wav2lip=wav2lip_gan.pth, put the official file in "
                               "$TALKBENCH_WEIGHTS, or train one with `talkbench train wav2lip`")
+        from talkbench.weights import read_card
+
         self.model = load_wav2lip(path, "generator").to(device)
         self.device, self.weights_path = device, path
+        box = read_card(path).get("config", {}).get("face_box") if path.suffix == ".safetensors" else None
+        self.face_box = tuple(float(v) for v in box) if box else None
 
     def weights_info(self) -> dict:
         from talkbench.weights import weights_record
@@ -77,14 +86,29 @@ class Wav2LipMethod(Method):
                 if np.isnan(mel).any():
                     raise MethodError("mel spectrogram has NaN (silent or corrupt audio)")
                 chunks = torch.from_numpy(mel_chunks(mel, r.num_frames, r.fps))[:, None]
-                faces = torch.from_numpy(model_inputs(r.pose_prior, r.reference))
+                faces = torch.from_numpy(model_inputs(r.pose_prior, r.reference, box=self.face_box))
                 outs = []
                 for i in range(0, r.num_frames, self.batch_size):
                     y = self.model(chunks[i : i + self.batch_size].to(self.device), faces[i : i + self.batch_size].to(self.device))
                     outs.append(y.float().cpu())
                 bgr = (torch.cat(outs).permute(0, 2, 3, 1).numpy() * 255.0).clip(0, 255).astype(np.uint8)
-                frames = np.stack([cv2.resize(np.ascontiguousarray(f[..., ::-1]), (r.size, r.size)) for f in bgr])
-                results.append(GenResult(r.sample_id, frames, meta={"adapter": ADAPTER_NOTES}))
+                rgb = np.ascontiguousarray(bgr[..., ::-1])
+                if self.face_box is None:
+                    frames = np.stack([cv2.resize(f, (r.size, r.size)) for f in rgb])
+                else:
+                    frames = self._paste(r, rgb)
+                meta = {"adapter": ADAPTER_NOTES, "face_box": list(self.face_box) if self.face_box else None}
+                results.append(GenResult(r.sample_id, frames, meta=meta))
             except MethodError as exc:
                 results.append(GenResult(r.sample_id, None, error=exc.reason))
         return results
+
+    def _paste(self, r: GenRequest, faces_rgb: np.ndarray) -> np.ndarray:
+        """Generated faces resized into the face box of a canvas made of the pose prior's upper half and
+        the reference frame's lower half."""
+        x0, y0, x1, y1 = box_pixels(self.face_box, r.size, r.size)
+        out = r.pose_prior.copy()
+        out[:, r.size // 2 :] = r.reference[r.size // 2 :]
+        for t, f in enumerate(faces_rgb):
+            out[t, y0:y1, x0:x1] = cv2.resize(f, (x1 - x0, y1 - y0))
+        return out

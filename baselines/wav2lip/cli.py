@@ -8,17 +8,6 @@ from pathlib import Path
 import click
 
 
-def _command_line(ctx: click.Context) -> str:
-    """The invocation as options that differ from their defaults (argv is not ours under a runner)."""
-    parts = ["talkbench train wav2lip"]
-    for p in ctx.command.params:
-        v = ctx.params.get(p.name)
-        if v is None or v == p.default or v is False:
-            continue
-        parts.append(p.opts[0] if getattr(p, "is_flag", False) else f"{p.opts[0]} {v}")
-    return " ".join(parts)
-
-
 @click.command(name="wav2lip")
 @click.option("--stage", type=click.Choice(["expert", "generator", "all"]), default="all", show_default=True)
 @click.option("--dataset", default="synth-lrs2", show_default=True)
@@ -32,6 +21,13 @@ def _command_line(ctx: click.Context) -> str:
 @click.option("--expert-batch-size", default=32, show_default=True, help="Expert batch (official: 64).")
 @click.option("--lr", default=1e-4, show_default=True, help="Generator Adam lr (official: 1e-4).")
 @click.option("--expert-lr", default=1e-4, show_default=True, help="Expert Adam lr (official: 1e-4).")
+@click.option("--expert-loss", type=click.Choice(["bce", "multiway"]), default="bce", show_default=True,
+              help="bce: official pair loss; multiway: matching pretraining (validation stays BCE).")
+@click.option("--face-box", default=None, metavar="X0,Y0,X1,Y1",
+              help="Region of the protocol crop used as Wav2Lip's face (fractions); goes on the card.")
+@click.option("--sync-weight", type=float, default=None, help="Sync loss weight once on (default: official 0.01; 0.03 with --gan).")
+@click.option("--sync-threshold", default=0.75, show_default=True,
+              help="Switch the sync loss on when the generated windows' expert BCE is below this (official 0.75).")
 @click.option("--gan", is_flag=True, help="hq_wav2lip_train.py: visual quality discriminator (0.07), sync 0.03.")
 @click.option("--eval-every", default=250, show_default=True)
 @click.option("--max-clips", type=int, default=None)
@@ -43,10 +39,11 @@ def _command_line(ctx: click.Context) -> str:
 @click.option("--export", type=click.Path(dir_okay=False), default=None,
               help="Write the generator as fp16 safetensors + card (e.g. checkpoints/wav2lip-synth.safetensors).")
 def train_wav2lip(stage: str, dataset: str, root: str | None, split: str, val_split: str, width: float, expert_steps: int, generator_steps: int,
-                  batch_size: int, expert_batch_size: int, lr: float, expert_lr: float, gan: bool, eval_every: int, max_clips: int | None, seed: int, out: str,
+                  batch_size: int, expert_batch_size: int, lr: float, expert_lr: float, expert_loss: str, face_box: str | None, sync_weight: float | None, sync_threshold: float, gan: bool, eval_every: int, max_clips: int | None, seed: int, out: str,
                   device: str, resume: bool, threads: int | None, export: str | None) -> None:
     """Train Wav2Lip (lip-sync expert, then the generator) with the official recipe."""
     from baselines.wav2lip.train import Wav2LipClips, Wav2LipTrainConfig, Wav2LipTrainer
+    from talkbench._cli.command_line import command_line
     from talkbench.errors import TalkbenchError
     from talkbench.runner import resolve_device
     from talkbench.weights import save_weights
@@ -55,8 +52,18 @@ def train_wav2lip(stage: str, dataset: str, root: str | None, split: str, val_sp
         import torch
 
         torch.set_num_threads(threads)
+    box = None
+    if face_box:
+        try:
+            box = tuple(float(v) for v in face_box.split(","))
+        except ValueError:
+            box = ()
+        if len(box) != 4 or not (0 <= box[0] < box[2] <= 1 and 0 <= box[1] < box[3] <= 1):
+            raise click.BadParameter(f"{face_box!r}: need X0,Y0,X1,Y1 fractions with X0<X1, Y0<Y1 in [0, 1]",
+                                     param_hint="--face-box")
     cfg = Wav2LipTrainConfig(dataset=dataset, root=root, split=split, val_split=val_split, width=width, expert_steps=expert_steps,
                              generator_steps=generator_steps, batch_size=batch_size, expert_batch_size=expert_batch_size, lr=lr, expert_lr=expert_lr, gan=gan,
+                             expert_loss=expert_loss, face_box=box, sync_weight=sync_weight, sync_threshold=sync_threshold,
                              eval_every=eval_every, max_clips=max_clips, seed=seed)
     train = Wav2LipClips.from_dataset(cfg, cfg.split, cfg.max_clips)
     try:
@@ -65,7 +72,7 @@ def train_wav2lip(stage: str, dataset: str, root: str | None, split: str, val_sp
         click.echo(f"no validation clips ({exc}); evaluating on the training clips", err=True)
         val = None
     trainer = Wav2LipTrainer(cfg, out, resolve_device(device), train, val)
-    command = _command_line(click.get_current_context())
+    command = command_line()
     trainer.commands.append(command)
     if resume and trainer.resume():
         click.echo(f"resumed at {trainer.step}")

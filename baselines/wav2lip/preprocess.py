@@ -53,10 +53,33 @@ def paste_back(frame: np.ndarray, face: np.ndarray, box: np.ndarray) -> np.ndarr
     return out
 
 
-def model_inputs(pose_prior_rgb: np.ndarray, reference_rgb: np.ndarray, size: int = 96) -> np.ndarray:
-    """(T, 6, 96, 96) float32: [masked target | reference] crops in BGR / 255."""
-    tgt = np.stack([cv2.resize(f, (size, size)) for f in pose_prior_rgb])[..., ::-1].astype(np.float32) / 255.0
+Box = tuple[float, float, float, float]
+
+
+def box_pixels(box: Box, height: int, width: int) -> tuple[int, int, int, int]:
+    """(x0, y0, x1, y1) fractions of a crop -> pixel bounds, clipped to the crop."""
+    x0, y0, x1, y1 = box
+    bx = (max(0, round(x0 * width)), max(0, round(y0 * height)),
+          min(width, round(x1 * width)), min(height, round(y1 * height)))
+    if bx[2] - bx[0] < 8 or bx[3] - bx[1] < 8:
+        raise ValueError(f"face box {box} leaves less than 8 px of a {width}x{height} crop")
+    return bx
+
+
+def to_faces(frames_rgb: np.ndarray, box: Box | None = None, size: int = 96) -> np.ndarray:
+    """(T, H, W, 3) RGB crops -> (T, size, size, 3) BGR uint8: the ``box`` region (whole crop if None),
+    resized bilinearly as ``inference.py`` resizes its face boxes."""
+    if box is not None:
+        x0, y0, x1, y1 = box_pixels(box, *frames_rgb.shape[1:3])
+        frames_rgb = frames_rgb[:, y0:y1, x0:x1]
+    return np.stack([cv2.resize(np.ascontiguousarray(f), (size, size)) for f in frames_rgb])[..., ::-1].copy()
+
+
+def model_inputs(pose_prior_rgb: np.ndarray, reference_rgb: np.ndarray, size: int = 96,
+                 box: Box | None = None) -> np.ndarray:
+    """(T, 6, 96, 96) float32: [masked target | reference] faces (``box`` of the crops) in BGR / 255."""
+    tgt = to_faces(pose_prior_rgb, box, size).astype(np.float32) / 255.0
     tgt[:, size // 2 :] = 0.0
-    ref = cv2.resize(reference_rgb, (size, size))[..., ::-1].astype(np.float32) / 255.0
+    ref = to_faces(reference_rgb[None], box, size)[0].astype(np.float32) / 255.0
     ref = np.broadcast_to(ref, tgt.shape)
     return np.concatenate([tgt, ref], axis=3).transpose(0, 3, 1, 2).copy()

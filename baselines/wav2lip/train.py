@@ -25,14 +25,14 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
 from baselines.wav2lip.model import QualityDiscriminator, SyncNetColor, Wav2Lip
-from baselines.wav2lip.preprocess import MEL_STEP
+from baselines.wav2lip.preprocess import MEL_STEP, to_faces
+from talkbench.datasets.clips import spaced_starts
 from talkbench.distributed import init_distributed, unwrap, wrap_ddp
 from talkbench.errors import ConfigError
 from talkbench.io.audio import wav2lip_mel
@@ -56,13 +56,27 @@ class Wav2LipTrainConfig:
     lr: float = 1e-4
     expert_lr: float = 1e-4
     gan: bool = False
-    sync_weight: float = 0.01  # 0.03 with --gan (hq_wav2lip_train.py)
+    sync_weight: float | None = None  # None: official 0.01, 0.03 with --gan (hq_wav2lip_train.py)
+    # The sync term switches on when the expert's BCE on generated validation windows drops below this
+    # (official 0.75). A higher value switches it on at the first evaluation (a deviation: on the synthetic
+    # corpus L1 alone did not make the generator use the audio within a CPU budget).
+    sync_threshold: float = SYNC_THRESHOLD
     disc_weight: float = 0.07
     eval_every: int = 250
     eval_batches: int = 4
     max_clips: int | None = None
     seed: int = 0
     amp: str = "bf16"  # CUDA only
+    # Region of the protocol crop that becomes Wav2Lip's 96-px face (x0, y0, x1, y1 fractions; None: the
+    # whole crop). A face-detector-like box puts the mouth inside the lower half, as in the official
+    # crops; the adapter reads it from the card and pastes the output back into it.
+    face_box: tuple[float, float, float, float] | None = None
+    # "bce": the official pair loss. "multiway": each audio window against the video windows of a batch
+    # of (batch / windows) clips x ``expert_windows`` spaced windows, cross-entropy on cosine / tau, in
+    # both directions (as the SyncNet critic is trained); a pretraining aid, validation stays BCE.
+    expert_loss: str = "bce"
+    expert_windows: int = 4
+    expert_tau: float = 0.1
 
 
 class Wav2LipClips:
@@ -79,16 +93,11 @@ class Wav2LipClips:
 
         clips = []
         for s, c in protocol_clips(cfg.dataset, cfg.root, split, limit, min_frames=2 * T):
-            clips.append((s.sample_id, to_wav2lip_faces(c.frames), wav2lip_mel(c.audio)))
+            clips.append((s.sample_id, to_faces(c.frames, cfg.face_box), wav2lip_mel(c.audio)))
         return cls(clips)
 
     def __len__(self) -> int:
         return len(self.clips)
-
-
-def to_wav2lip_faces(frames_rgb: np.ndarray) -> np.ndarray:
-    """Protocol crops (T, S, S, 3) RGB -> (T, 96, 96, 3) BGR uint8, resized as the adapter does."""
-    return np.stack([cv2.resize(f, (SIZE, SIZE)) for f in frames_rgb])[..., ::-1].copy()
 
 
 def _mel_at(mel: np.ndarray, frame: int) -> np.ndarray:
@@ -138,6 +147,24 @@ def expert_batch(clips: Wav2LipClips, n: int, rng: np.random.Generator) -> dict[
     return {"face": face, "mel": torch.from_numpy(np.stack(mels))[:, None], "y": torch.tensor(ys)}
 
 
+def multiway_batch(clips: Wav2LipClips, n: int, windows: int, rng: np.random.Generator) -> dict[str, torch.Tensor]:
+    """``n // windows`` clips x ``windows`` windows at least T frames apart; row i's audio matches row i's video."""
+    faces_b, mels = [], []
+    for c in rng.choice(len(clips), max(2, n // windows), replace=len(clips) < max(2, n // windows)):
+        _, faces, mel = clips.clips[int(c)]
+        for k in spaced_starts(_valid_starts(faces, mel), windows, T, rng):
+            faces_b.append(_window(faces, k))
+            mels.append(_mel_at(mel, k))
+    return {"face": lower_halves(torch.from_numpy(np.stack(faces_b))),
+            "mel": torch.from_numpy(np.stack(mels))[:, None]}
+
+
+def multiway_loss(a: torch.Tensor, v: torch.Tensor, tau: float) -> torch.Tensor:
+    logits = F.normalize(v, dim=1) @ F.normalize(a, dim=1).T / tau
+    target = torch.arange(len(a), device=a.device)
+    return 0.5 * (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target))
+
+
 def generator_batch(clips: Wav2LipClips, n: int, rng: np.random.Generator) -> dict[str, torch.Tensor]:
     x, indiv, mels, gt = [], [], [], []
     for _ in range(n):
@@ -170,6 +197,8 @@ class Wav2LipTrainer:
         self.out.mkdir(parents=True, exist_ok=True)
         torch.manual_seed(cfg.seed + self.rank)
         self.rng = np.random.default_rng(cfg.seed + self.rank)
+        if cfg.expert_loss not in ("bce", "multiway"):
+            raise ConfigError(f"expert_loss must be 'bce' or 'multiway', not {cfg.expert_loss!r}")
         self.train, self.val = train, val
         self.expert = wrap_ddp(SyncNetColor(cfg.width).to(device), device)
         self.gen = wrap_ddp(Wav2Lip(cfg.width).to(device), device)
@@ -210,6 +239,9 @@ class Wav2LipTrainer:
             unwrap(model).load_state_dict(ck["state_dict"])
             opt.load_state_dict(ck["optimizer"])
         s = json.loads(state.read_text())
+        saved_box = s.get("config", {}).get("face_box")
+        if (tuple(saved_box) if saved_box else None) != (tuple(self.cfg.face_box) if self.cfg.face_box else None):
+            raise ConfigError(f"{state}: the run was trained with face box {saved_box}, not {self.cfg.face_box}")
         self.step, self.sync_wt = dict(s["step"]), float(s["sync_wt"])
         self.commands = list(s.get("commands", [])) + self.commands
         return True
@@ -232,10 +264,17 @@ class Wav2LipTrainer:
     def expert_step(self, batch: dict[str, torch.Tensor] | None = None) -> float:
         self.expert.train()
         self.expert.requires_grad_(True)
-        b = self._to(batch or expert_batch(self.train, self.cfg.expert_batch_size, self.rng))
+        cfg = self.cfg
+        if batch is None:
+            batch = (multiway_batch(self.train, cfg.expert_batch_size, cfg.expert_windows, self.rng)
+                     if cfg.expert_loss == "multiway" else expert_batch(self.train, cfg.expert_batch_size, self.rng))
+        b = self._to(batch)
         with self._autocast():
             a, v = self.expert(b["mel"], b["face"])
-        loss = cosine_loss(a.float(), v.float(), b["y"])
+        if "y" in b:
+            loss = cosine_loss(a.float(), v.float(), b["y"])
+        else:
+            loss = multiway_loss(a.float(), v.float(), cfg.expert_tau)
         self.opt_e.zero_grad()
         loss.backward()
         self.opt_e.step()
@@ -307,8 +346,9 @@ class Wav2LipTrainer:
         return {"val_l1": float(np.mean(l1s)), "val_sync": float(np.mean(syncs))}
 
     def maybe_switch_sync(self, val_sync: float) -> None:
-        if self.sync_wt == 0.0 and val_sync < SYNC_THRESHOLD:
-            self.sync_wt = 0.03 if self.cfg.gan else self.cfg.sync_weight
+        if self.sync_wt == 0.0 and val_sync < self.cfg.sync_threshold:
+            official = 0.03 if self.cfg.gan else 0.01
+            self.sync_wt = official if self.cfg.sync_weight is None else self.cfg.sync_weight
 
     # ------------------------------------------------------------------ loop
     def fit(self, stages: tuple[str, ...] = ("expert", "generator"), progress: bool = True) -> dict[str, float]:

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from talkbench._cli.command_line import command_line
+
 
 @click.command(name="syncnet")
 @click.option("--dataset", default="synth-lrs2", show_default=True)
@@ -16,18 +18,28 @@ import click
 @click.option("--seed", default=0, show_default=True)
 @click.option("--out", type=click.Path(file_okay=False), default="runs/train-syncnet", show_default=True)
 @click.option("--resume", is_flag=True)
+@click.option("--res-aug", default=0, show_default=True,
+              help="Resize half the training windows down to a random side >= this and back (0: off).")
+@click.option("--init", type=click.Path(dir_okay=False, exists=True), default=None,
+              help="Start from these critic weights (fine-tuning).")
+@click.option("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice).")
 @click.option("--export", type=click.Path(dir_okay=False), default=None,
               help="Write fp16 safetensors + card here (e.g. checkpoints/syncnet-synth.safetensors).")
 def train_syncnet(dataset: str, root: str | None, steps: int, width: float, max_clips: int | None, seed: int,
-                  out: str, resume: bool, export: str | None) -> None:
+                  out: str, resume: bool, res_aug: int, init: str | None, threads: int | None,
+                  export: str | None) -> None:
     """Train a SyncNet critic with the multi-way matching loss; prints held-out offset detection."""
-    import sys
 
     from talkbench.critics.train_syncnet import SyncNetTrainConfig
     from talkbench.critics.train_syncnet import train_syncnet as run
-    from talkbench.weights import save_weights, update_card
+    from talkbench.weights import save_weights, update_card, weights_record
 
-    cfg = SyncNetTrainConfig(dataset=dataset, root=root, steps=steps, width=width, max_clips=max_clips, seed=seed)
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+    cfg = SyncNetTrainConfig(dataset=dataset, root=root, steps=steps, width=width, max_clips=max_clips, seed=seed,
+                             res_aug=res_aug, init=init)
     res = run(cfg, out, resume=resume)
     click.echo(f"metrics: {res['metrics']}")
     if export:
@@ -35,9 +47,10 @@ def train_syncnet(dataset: str, root: str | None, steps: int, width: float, max_
         from talkbench.critics.train_syncnet import critic_sanity
 
         card = {
-            "command": "talkbench train syncnet " + " ".join(sys.argv[3:]),
+            "command": command_line(),
             "data": {"dataset": dataset, "split": cfg.split, "clips": max_clips or "all"},
             "seed": seed, "config": res["config"],
+            **({"init": weights_record(init)} if init else {}),
             "note": "critic trained on the synthetic corpus: its LSE numbers are only comparable within that domain",
         }
         save_weights(Path(export), res["model"].state_dict(), card)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import click
+
+from talkbench._cli.command_line import command_line
 
 
 @click.command(name="lipreader")
@@ -59,7 +60,7 @@ def train_lipreader(dataset: str, root: str | None, vocab: int | None, make_corp
         from talkbench.weights import save_weights, update_card
 
         card = {
-            "command": "talkbench train lipreader " + " ".join(sys.argv[3:]),
+            "command": command_line(),
             "data": {"dataset": dataset, "root": root, "vocab_words": len(res["vocab"]),
                      "train_clips": m["train_clips"]},
             "seed": seed, "config": res["config"], "vocabulary": res["vocab"],

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import numpy as np
 from tqdm import tqdm
 
 from talkbench.errors import TalkbenchError
@@ -28,3 +29,13 @@ def protocol_clips(dataset: str, root: str | None, split: str, limit: int | None
             continue
         if clip.num_frames >= min_frames:
             yield s, clip
+
+
+def spaced_starts(n: int, k: int, gap: int, rng: np.random.Generator) -> list[int]:
+    """Up to ``k`` window starts in [0, n) at least ``gap`` apart, uniformly placed."""
+    slack = n - 1 - (k - 1) * gap
+    while slack < 0 and k > 1:
+        k -= 1
+        slack = n - 1 - (k - 1) * gap
+    offs = np.sort(rng.integers(0, max(slack, 0) + 1, k))
+    return [int(o + i * gap) for i, o in enumerate(offs)]
