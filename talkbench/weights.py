@@ -164,10 +164,12 @@ def load_state_dict_strict(
     model.load_state_dict(cast, strict=True)
 
 
-def weights_record(path: str | Path) -> dict[str, Any]:
-    """Provenance of a weights file for run.json: path, sha256 and its card."""
+def weights_record(path: str | Path, portable: bool = False) -> dict[str, Any]:
+    """Provenance of a weights file for run.json: path, sha256 and its card. ``portable`` (for weight
+    cards, which travel with the repository): the file name instead of this machine's path."""
     p = Path(path)
-    return {"path": str(p.resolve()), "sha256": sha256_file(p), "card": read_card(p)}
+    where = {"file": p.name} if portable else {"path": str(p.resolve())}
+    return {**where, "sha256": sha256_file(p), "card": read_card(p)}
 
 
 CHECKPOINT_DIR = Path(__file__).resolve().parent.parent / "checkpoints"

@@ -98,6 +98,7 @@ def test_cli_fine_tunes_from_init_with_resolution_augmentation(tmp_path: Path) -
     assert r.exit_code == 0, r.output
     card = read_card(export)
     assert card["init"]["sha256"] == read_card(init)["sha256"] and card["config"]["res_aug"] == 32
+    assert card["init"]["file"] == "init.safetensors" and "path" not in card["init"]  # no machine path on a card
     assert {"val_gt_lse_c_mean", "val_gt64_lse_c_mean"} <= set(card["metrics"])
     a, b = load_syncnet(init).state_dict(), load_syncnet(export).state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)

@@ -32,7 +32,7 @@ from tqdm import tqdm
 
 from baselines.wav2lip.model import QualityDiscriminator, SyncNetColor, Wav2Lip
 from baselines.wav2lip.preprocess import MEL_STEP, to_faces
-from talkbench.datasets.clips import spaced_starts
+from talkbench.datasets.clips import ClipsConfig, spaced_starts
 from talkbench.distributed import init_distributed, unwrap, wrap_ddp
 from talkbench.errors import ConfigError
 from talkbench.io.audio import wav2lip_mel
@@ -43,11 +43,7 @@ SYNC_THRESHOLD = 0.75
 
 
 @dataclass(frozen=True)
-class Wav2LipTrainConfig:
-    dataset: str = "synth-lrs2"
-    root: str | None = None
-    split: str = "train"
-    val_split: str = "val"
+class Wav2LipTrainConfig(ClipsConfig):
     width: float = 0.25
     expert_steps: int = 1500
     generator_steps: int = 1500

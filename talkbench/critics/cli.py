@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import click
@@ -40,7 +41,8 @@ def train_syncnet(dataset: str, root: str | None, steps: int, width: float, max_
         torch.set_num_threads(threads)
     cfg = SyncNetTrainConfig(dataset=dataset, root=root, steps=steps, width=width, max_clips=max_clips, seed=seed,
                              res_aug=res_aug, init=init)
-    res = run(cfg, out, resume=resume)
+    # When exporting, the sanity checks run once, on the file users get (fp16), not on the in-memory model.
+    res = run(cfg, out, resume=resume, evaluate=export is None)
     click.echo(f"metrics: {res['metrics']}")
     if export:
         from talkbench.critics.syncnet import load_syncnet
@@ -50,11 +52,11 @@ def train_syncnet(dataset: str, root: str | None, steps: int, width: float, max_
             "command": command_line(),
             "data": {"dataset": dataset, "split": cfg.split, "clips": max_clips or "all"},
             "seed": seed, "config": res["config"],
-            **({"init": weights_record(init)} if init else {}),
+            **({"init": weights_record(init, portable=True)} if init else {}),
             "note": "critic trained on the synthetic corpus: its LSE numbers are only comparable within that domain",
         }
         save_weights(Path(export), res["model"].state_dict(), card)
-        # The card's numbers are those of the file users get (fp16), not of the in-memory model.
         metrics = {**res["metrics"], **critic_sanity(load_syncnet(export), res["val"], cfg.view)}
+        (Path(out) / "metrics.json").write_text(json.dumps(metrics, indent=2))
         card = update_card(export, metrics=metrics)
         click.echo(f"exported {export} (sha256 {card['sha256'][:16]}...): {metrics}")

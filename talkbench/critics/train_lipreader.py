@@ -25,15 +25,13 @@ from tqdm import tqdm
 
 from talkbench.critics.lipreader import LipReader, LipReaderConfig, config_dict
 from talkbench.critics.mouth_roi import mouth_rois, to_model_input
+from talkbench.datasets.clips import ClipsConfig
 from talkbench.errors import ConfigError, TalkbenchError
 
 
 @dataclass(frozen=True)
-class LipReaderTrainConfig:
+class LipReaderTrainConfig(ClipsConfig):
     dataset: str = "synth-lrw"
-    root: str | None = None
-    split: str = "train"
-    val_split: str = "val"
     test_split: str = "test"
     vocab: int | None = None  # first N LRW words; None = all 500
     width: float = 0.25

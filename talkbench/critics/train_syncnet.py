@@ -21,18 +21,14 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from talkbench.critics.syncnet import SyncNetS
-from talkbench.datasets.clips import spaced_starts
+from talkbench.datasets.clips import ClipsConfig, spaced_starts
 from talkbench.errors import ConfigError, TalkbenchError
 from talkbench.metrics.functional.sync import lse, mfcc_windows
 from talkbench.metrics.sync import to_syncnet_frames
 
 
 @dataclass(frozen=True)
-class SyncNetTrainConfig:
-    dataset: str = "synth-lrs2"
-    root: str | None = None
-    split: str = "train"
-    val_split: str = "val"
+class SyncNetTrainConfig(ClipsConfig):
     width: float = 0.25
     steps: int = 600
     clips_per_batch: int = 6
@@ -107,8 +103,9 @@ def offset_accuracy(model: SyncNetS, data, max_clips: int = 20, shift: int = 0,
     return hits / max(n, 1)
 
 
-def train_syncnet(cfg: SyncNetTrainConfig, out_dir: str | Path, resume: bool = False) -> dict:
-    """Train, checkpoint every 100 steps (resumable), return the final metrics."""
+def train_syncnet(cfg: SyncNetTrainConfig, out_dir: str | Path, resume: bool = False, evaluate: bool = True) -> dict:
+    """Train, checkpoint every 100 steps (resumable), return the final metrics (the held-out sanity checks
+    only with ``evaluate``)."""
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
     out = Path(out_dir)
@@ -157,8 +154,8 @@ def train_syncnet(cfg: SyncNetTrainConfig, out_dir: str | Path, resume: bool = F
             torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "step": step}, ckpt)
     bar.close()
     log.close()
-    metrics = {**critic_sanity(model, val, cfg.view), "train_seconds": round(time.perf_counter() - t0, 1),
-               "steps": step}
+    metrics = {**(critic_sanity(model, val, cfg.view) if evaluate else {}),
+               "train_seconds": round(time.perf_counter() - t0, 1), "steps": step}
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
     return {"model": model, "metrics": metrics, "config": asdict(cfg), "val": val}
 

@@ -4,12 +4,23 @@ failing sample skipped with its reason (a bad clip never ends a training run).""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 import numpy as np
 from tqdm import tqdm
 
 from talkbench.errors import TalkbenchError
 from talkbench.types import Clip, Sample
+
+
+@dataclass(frozen=True)
+class ClipsConfig:
+    """Where a trainer's clips come from; the trainers' configs extend it."""
+
+    dataset: str = "synth-lrs2"
+    root: str | None = None
+    split: str = "train"
+    val_split: str = "val"
 
 
 def protocol_clips(dataset: str, root: str | None, split: str, limit: int | None = None, min_frames: int = 1,
