@@ -13,7 +13,8 @@ from talkbench.types import GenRequest, GenResult, MethodCard
 
 
 class CALSMethod(Method):
-    card = MethodCard(name="cals", version="1", native_size=128, audio_frontend="log-mel 80x4 per frame (400/160)",
+    # version 2: generation in channels_last (outputs within 1 grey level of version 1); keys the gen cache.
+    card = MethodCard(name="cals", version="2", native_size=128, audio_frontend="log-mel 80x4 per frame (400/160)",
                       paper="Park et al., Exploring Phonetic Context in Lip Movement for Authentic Talking Face "
                             "Generation, ACM MM 2023", supports=("mask", "context"))
 
