@@ -44,6 +44,7 @@ class MemoryOut:
     value_add: torch.Tensor | None = None  # (N, slots)
     recon_loss: torch.Tensor | None = None  # MSE(value_add @ value, v_embd(lip).detach())
     add_loss: torch.Tensor | None = None  # KL(value_add.detach() || key_add), batch mean
+    lip: torch.Tensor | None = None  # (N, C): the lip encoder's embedding of each frame's window
 
 
 class AudioLipMemory(nn.Module):
@@ -71,6 +72,7 @@ class AudioLipMemory(nn.Module):
         key_add = self.address(self.q_embd(audio), self.key)
         out = MemoryOut(te_fusion=self._fuse(audio, key_add @ self.value), key_add=key_add)
         if lip is not None:
+            out.lip = lip
             embd = self.v_embd(lip)
             out.value_add = self.address(embd, self.value)
             recalled = out.value_add @ self.value

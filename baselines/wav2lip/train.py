@@ -76,7 +76,7 @@ class Wav2LipTrainConfig(ClipsConfig):
 
 
 class Wav2LipClips:
-    """96x96 BGR faces and the Wav2Lip mel of each clip, held in memory."""
+    """Square BGR faces (96 px for Wav2Lip; SyncTalkFace shares this loader at 128) and the Wav2Lip mel of each clip, held in memory."""
 
     def __init__(self, clips: list[tuple[str, np.ndarray, np.ndarray]]) -> None:
         if not clips:
@@ -84,12 +84,13 @@ class Wav2LipClips:
         self.clips = clips
 
     @classmethod
-    def from_dataset(cls, cfg: Wav2LipTrainConfig, split: str, limit: int | None) -> Wav2LipClips:
+    def from_dataset(cls, cfg: ClipsConfig, split: str, limit: int | None, size: int = SIZE) -> Wav2LipClips:
+        """``cfg.face_box`` (if the config has one) of each protocol crop at ``size`` px (SyncTalkFace: 128)."""
         from talkbench.datasets.clips import protocol_clips
 
         clips = []
         for s, c in protocol_clips(cfg.dataset, cfg.root, split, limit, min_frames=2 * T):
-            clips.append((s.sample_id, to_faces(c.frames, cfg.face_box), wav2lip_mel(c.audio)))
+            clips.append((s.sample_id, to_faces(c.frames, getattr(cfg, "face_box", None), size), wav2lip_mel(c.audio)))
         return cls(clips)
 
     def __len__(self) -> int:
@@ -126,8 +127,9 @@ def _window(faces: np.ndarray, k: int) -> np.ndarray:
 
 
 def lower_halves(window: torch.Tensor) -> torch.Tensor:
-    """(B, 3, T, 96, 96) -> (B, 3*T, 48, 96): the expert's input (frames stacked on channels)."""
-    lower = window[:, :, :, SIZE // 2 :]
+    """(B, 3, T, S, S) -> (B, 3*T, S/2, S): the expert's input (frames stacked on channels); S = 96 for
+    Wav2Lip, 128 for SyncTalkFace's expert."""
+    lower = window[:, :, :, window.shape[3] // 2 :]
     return torch.cat([lower[:, :, i] for i in range(lower.shape[2])], dim=1)
 
 
