@@ -20,9 +20,21 @@ from pathlib import Path
 
 import torch
 
-from baselines.synctalkface.model import QualityDiscriminator128, SyncNet128, SyncTalkFace, SyncTalkFaceDecoder, SyncTalkFaceGenerator
+from baselines.synctalkface.model import (
+    QualityDiscriminator128,
+    SyncNet128,
+    SyncTalkFace,
+    SyncTalkFaceDecoder,
+    SyncTalkFaceGenerator,
+)
 from talkbench.errors import CheckpointError
-from talkbench.weights import load_safetensors, load_state_dict_strict, load_torch_checkpoint, load_weights_file, strip_prefix
+from talkbench.weights import (
+    load_safetensors,
+    load_state_dict_strict,
+    load_torch_checkpoint,
+    load_weights_file,
+    strip_prefix,
+)
 
 PARTS = ("model_state_dict", "dec_state_dict", "disc_state_dict")
 WAV2LIP_EXPERT_LAYERS = 17  # SyncNet_color at 96 px: face_encoder.0 .. face_encoder.16

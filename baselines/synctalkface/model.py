@@ -26,7 +26,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from baselines.wav2lip.model import Conv2d, Conv2dTranspose, NoNormConv2d, QualityDiscriminator, _audio_encoder, _res, _scaler
+from baselines.wav2lip.model import (
+    Conv2d,
+    Conv2dTranspose,
+    NoNormConv2d,
+    QualityDiscriminator,
+    _audio_encoder,
+    _res,
+    _scaler,
+)
 
 SIZE = 128
 T = 5

@@ -36,7 +36,13 @@ import torch.nn.functional as F
 from torch.func import functional_call
 from tqdm import tqdm
 
-from baselines.synctalkface.model import SIZE, T, QualityDiscriminator128, SyncNet128, SyncTalkFaceDecoder, SyncTalkFaceGenerator
+from baselines.synctalkface.model import (
+    QualityDiscriminator128,
+    SyncNet128,
+    SyncTalkFaceDecoder,
+    SyncTalkFaceGenerator,
+    T,
+)
 from baselines.wav2lip.train import (
     Wav2LipClips,
     _mel_at,
