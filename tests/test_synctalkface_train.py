@@ -1,0 +1,127 @@
+"""SyncTalkFace training: batches in the authors' layout, a tiny model overfits one batch, checkpoints
+in the authors' dict layout, and resuming reproduces an uninterrupted run's weights exactly."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from baselines.synctalkface.checkpoint import load_authors_checkpoint, load_expert, load_synctalkface
+from baselines.synctalkface.train import (
+    SyncTalkFaceTrainConfig,
+    SyncTalkFaceTrainer,
+    generator_batch,
+    lip_windows,
+)
+from baselines.wav2lip.preprocess import to_faces
+from baselines.wav2lip.train import Wav2LipClips, expert_batch
+from talkbench.io.audio import wav2lip_mel
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def clips() -> Wav2LipClips:
+    rng = np.random.default_rng(0)
+    out = []
+    for i in range(3):
+        small = rng.integers(0, 255, (16, 8, 8, 3)).astype(np.float32)
+        frames = np.stack([cv2.resize(f, (64, 64), interpolation=cv2.INTER_CUBIC) for f in small]).clip(0, 255).astype(np.uint8)
+        audio = (rng.standard_normal(16 * 640) * 0.1).astype(np.float32)
+        out.append((f"c{i}", to_faces(frames, None, 128), wav2lip_mel(audio)))
+    return Wav2LipClips(out)
+
+
+CFG = SyncTalkFaceTrainConfig(width=0.0625, batch_size=2, expert_batch_size=4, eval_batches=1, eval_every=100,
+                              expert_steps=0, generator_steps=0)
+
+
+def test_batches_follow_the_authors_layout(clips: Wav2LipClips) -> None:
+    b = generator_batch(clips, 2, np.random.default_rng(1))
+    assert b["x"].shape == (2, 6, 5, 128, 128) and b["indiv_mels"].shape == (2, 5, 1, 80, 16)
+    assert b["mel"].shape == (2, 1, 80, 16) and b["gt"].shape == (2, 3, 5, 128, 128)
+    assert b["lip"].shape == (2, 5, 3, 5, 128, 128)
+    assert b["gt"].min() >= -1 and b["gt"].max() <= 1 and b["gt"].min() < -0.5  # [-1, 1], not [0, 1]
+    assert torch.all(b["x"][:, :3, :, 64:] == 0) and torch.equal(b["x"][:, :3, :, :64], b["gt"][:, :, :, :64])
+    # The centre frame's lip window is the ground-truth window with its upper half zeroed.
+    lip = b["lip"][:, 2]
+    assert torch.all(lip[:, :, :, :64] == 0) and torch.equal(lip[:, :, :, 64:], b["gt"][:, :, :, 64:])
+    e = expert_batch(clips, 4, np.random.default_rng(2))
+    assert e["face"].shape == (4, 15, 64, 128) and e["face"].min() >= 0 and e["face"].max() <= 1  # expert reads [0, 1]
+
+
+def test_lip_windows_centre_on_each_frame_and_repeat_the_edges() -> None:
+    faces = np.zeros((8, 128, 128, 3), np.uint8)
+    for t in range(8):
+        faces[t] = 10 * t
+    w = lip_windows(faces, 0)  # frames -2..6 -> 0,0,0,1,...,6
+    value = lambda j, i: round((float(w[j, 0, i, 100, 0]) + 1) * 127.5 / 10)  # noqa: E731
+    assert [value(0, i) for i in range(5)] == [0, 0, 0, 1, 2]
+    assert [value(4, i) for i in range(5)] == [2, 3, 4, 5, 6]
+
+
+@pytest.mark.slow
+def test_a_tiny_model_fits_one_batch(tmp_path: Path, clips: Wav2LipClips) -> None:
+    torch.manual_seed(0)
+    tr = SyncTalkFaceTrainer(replace(CFG, lr=1e-2), tmp_path, train=clips)
+    batch = generator_batch(clips, 2, np.random.default_rng(5))
+    rows = [tr.generator_step(batch) for _ in range(12)]
+    l1 = [r["l1"] for r in rows]
+    assert l1[-1] < 0.9 * l1[0] and l1[-1] == min(l1[-3:]) and max(l1[-3:]) < min(l1[:3]), l1
+    assert {"l1", "sync", "vv", "add", "recon"} <= set(rows[-1])
+    assert {"perceptual", "disc"} <= set(tr.generator_step(batch, gan=True))
+    eb = expert_batch(clips, 4, np.random.default_rng(6))
+    losses = [tr.expert_step(eb) for _ in range(8)]
+    assert losses[-1] < losses[0]
+
+
+def test_the_lip_critic_is_frozen_and_the_expert_gets_no_gradient(tmp_path: Path, clips: Wav2LipClips) -> None:
+    tr = SyncTalkFaceTrainer(CFG, tmp_path, train=clips)
+    enc = tr.gen.lip_encoder
+    before = {k: v.clone() for k, v in enc.state_dict().items()}
+    g = torch.randn(2, 3, 5, 128, 128, requires_grad=True)
+    tr.lip_critic(g).sum().backward()
+    assert g.grad is not None and g.grad.abs().sum() > 0
+    assert all(p.grad is None for p in enc.parameters())
+    assert all(torch.equal(before[k], v) for k, v in enc.state_dict().items())  # batch-norm stats untouched
+    tr.generator_step(generator_batch(clips, 2, np.random.default_rng(7)))
+    assert all(p.grad is None for p in tr.expert.parameters())
+
+
+def test_checkpoints_use_the_authors_layout_and_resume_to_the_same_weights(tmp_path: Path, clips: Wav2LipClips) -> None:
+    cfg = replace(CFG, expert_steps=1, generator_steps=2, gan_steps=1)
+    straight = SyncTalkFaceTrainer(cfg, tmp_path / "a", train=clips)
+    straight.fit(progress=False)
+
+    first = SyncTalkFaceTrainer(replace(cfg, generator_steps=1, gan_steps=0), tmp_path / "b", train=clips)
+    first.fit(progress=False)
+    gen, dec, disc = load_authors_checkpoint(tmp_path / "b" / "generator.ckpt")
+    assert torch.equal(gen.mem.key, first.gen.mem.key) and load_expert(tmp_path / "b" / "expert.pth").width == cfg.width
+    load_synctalkface(tmp_path / "b" / "generator.ckpt")
+
+    resumed = SyncTalkFaceTrainer(cfg, tmp_path / "b", train=clips)
+    assert resumed.resume() and resumed.step == {"expert": 1, "generator": 1, "gan": 0}
+    resumed.fit(progress=False)
+    for a, b in ((straight.gen, resumed.gen), (straight.dec, resumed.dec), (straight.disc, resumed.disc),
+                 (straight.expert, resumed.expert)):
+        for (k, v), w in zip(a.state_dict().items(), b.state_dict().values()):
+            assert torch.equal(v, w), k
+
+
+def test_resume_refuses_another_width(tmp_path: Path, clips: Wav2LipClips) -> None:
+    from talkbench.errors import ConfigError
+
+    SyncTalkFaceTrainer(CFG, tmp_path, train=clips).save()
+    with pytest.raises(ConfigError, match="width"):
+        SyncTalkFaceTrainer(replace(CFG, width=0.125), tmp_path, train=clips).resume()
