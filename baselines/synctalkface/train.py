@@ -325,15 +325,20 @@ class SyncTalkFaceTrainer:
         return {"val_l1": float(np.mean(l1s)), "val_sync": float(np.mean(syncs))}
 
     # ------------------------------------------------------------------ loop
-    def fit(self, stages: tuple[str, ...] = STAGES, progress: bool = True) -> dict[str, float]:
+    def fit(self, stages: tuple[str, ...] = STAGES, progress: bool = True, max_minutes: float | None = None) -> dict[str, float]:
+        """Run ``stages`` up to their step budgets; ``max_minutes`` stops early (after saving), so a CPU
+        run can be budgeted in time and continued with ``--resume``."""
         cfg = self.cfg
         budget = {"expert": cfg.expert_steps, "generator": cfg.generator_steps, "gan": cfg.gan_steps}
         last: dict[str, float] = {}
         t0 = time.perf_counter()
+        out_of_time = lambda: max_minutes is not None and time.perf_counter() - t0 > 60 * max_minutes  # noqa: E731
         for stage in stages:
+            if out_of_time():
+                break
             bar = tqdm(total=budget[stage], initial=self.step[stage], desc=f"synctalkface {stage}", unit="step",
                        disable=not progress or self.rank != 0)
-            while self.step[stage] < budget[stage]:
+            while self.step[stage] < budget[stage] and not out_of_time():
                 row = {"loss": self.expert_step()} if stage == "expert" else self.generator_step(gan=stage == "gan")
                 self.step[stage] += 1
                 if self.step[stage] % cfg.eval_every == 0 or self.step[stage] == budget[stage]:
