@@ -125,3 +125,31 @@ def test_resume_refuses_another_width(tmp_path: Path, clips: Wav2LipClips) -> No
     SyncTalkFaceTrainer(CFG, tmp_path, train=clips).save()
     with pytest.raises(ConfigError, match="width"):
         SyncTalkFaceTrainer(replace(CFG, width=0.125), tmp_path, train=clips).resume()
+
+
+def test_warm_start_from_wav2lip_keeps_the_function_where_shapes_allow(tmp_path: Path, clips: Wav2LipClips) -> None:
+    """[-1, 1] inputs through the halved first convolution equal Wav2Lip's [0, 1] ones (interior pixels);
+    the halved last layer under Tanh equals Wav2Lip's Sigmoid output mapped to [-1, 1]; the fusion
+    starts as the identity on the audio embedding; a trained generator is not overwritten."""
+    from baselines.wav2lip.model import Wav2Lip
+    from talkbench.errors import ConfigError
+    from talkbench.weights import save_weights
+
+    torch.manual_seed(4)
+    w2l = Wav2Lip(0.0625).eval()
+    save_weights(tmp_path / "w.safetensors", w2l.state_dict(), {"command": "test"}, dtype=None)
+    tr = SyncTalkFaceTrainer(CFG, tmp_path / "run", train=clips)
+    assert tr.warm_start(tmp_path / "w.safetensors") > 300 and tr.init["wav2lip_generator"]["sha256"]
+    gen, dec = tr.gen.eval(), tr.dec.eval()
+    x01 = torch.rand(2, 6, 32, 32)
+    with torch.no_grad():
+        ours = gen.face_encoder_blocks[0][0].conv_block[0](x01 * 2 - 1)[..., 3:-3, 3:-3]
+        theirs = w2l.face_encoder_blocks[0][0].conv_block[0](x01)[..., 3:-3, 3:-3]
+        torch.testing.assert_close(ours, theirs, rtol=1e-4, atol=1e-5)
+        z = torch.randn(2, dec.output_block[0].conv_block[0].in_channels, 8, 8)
+        torch.testing.assert_close((dec.output_block(z) + 1) / 2, w2l.output_block(z), rtol=1e-4, atol=1e-5)
+        a = torch.randn(3, gen.mem.fusion.out_features)
+        torch.testing.assert_close(gen.mem.eval()(a).te_fusion, a)
+    tr.step["generator"] = 1
+    with pytest.raises(ConfigError, match="already trained"):
+        tr.warm_start(tmp_path / "w.safetensors")

@@ -48,6 +48,9 @@ def _parse_box(face_box: str | None) -> tuple[float, float, float, float] | None
 @click.option("--resume", is_flag=True)
 @click.option("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice).")
 @click.option("--max-minutes", type=float, default=None, help="Stop (after saving) once this much time has passed; continue with --resume.")
+@click.option("--init-generator", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="Warm-start generator + decoder from a Wav2Lip generator of the same width (a CPU-budget aid, "
+                   "not the authors' recipe); only before the generator has trained.")
 @click.option("--export", type=click.Path(dir_okay=False), default=None,
               help="Write generator + decoder as fp16 safetensors + card (e.g. checkpoints/synctalkface-synth.safetensors); "
                    "the expert goes beside it as <name>-expert.safetensors.")
@@ -55,7 +58,7 @@ def train_synctalkface(stage: str, dataset: str, root: str | None, split: str, v
                        expert_steps: int, generator_steps: int, gan_steps: int, batch_size: int, expert_batch_size: int,
                        lr: float, disc_lr: float, expert_lr: float, expert_loss: str, face_box: str | None, eval_every: int,
                        max_clips: int | None, seed: int, out: str, device: str, resume: bool, threads: int | None,
-                       max_minutes: float | None, export: str | None) -> None:
+                       max_minutes: float | None, init_generator: str | None, export: str | None) -> None:
     """Train SyncTalkFace (128-px expert, generator with the Audio-Lip Memory, GAN) with the authors' recipe."""
     from baselines.synctalkface.model import SIZE
     from baselines.synctalkface.train import STAGES, SyncTalkFaceTrainConfig, SyncTalkFaceTrainer
@@ -84,6 +87,12 @@ def train_synctalkface(stage: str, dataset: str, root: str | None, split: str, v
     trainer.commands.append(command)
     if resume and trainer.resume():
         click.echo(f"resumed at {trainer.step}")
+    if init_generator:
+        try:
+            n = trainer.warm_start(init_generator)
+        except TalkbenchError as exc:
+            raise click.UsageError(str(exc)) from exc
+        click.echo(f"warm start: {n} tensors from {init_generator}")
     last = trainer.fit(STAGES if stage == "all" else (stage,), max_minutes=max_minutes)
     metrics = {**last, "expert_val_loss": trainer.expert_eval(), **{f"generator_{k}": v for k, v in trainer.generator_eval().items()}}
     if trainer.rank != 0:

@@ -21,7 +21,8 @@ def export_models(trainer, path: Path, *, command: str, clips: int, metrics: dic
     gen_sd |= {f"decoder.{k}": v for k, v in unwrap(trainer.dec).state_dict().items()}
     common = {"command": command, "commands": trainer.commands,
               "data": {"dataset": cfg.dataset, "split": cfg.split, "clips": clips},
-              "seed": cfg.seed, "metrics": metrics, "steps": trainer.step, "config": asdict(cfg)}
+              "seed": cfg.seed, "metrics": metrics, "steps": trainer.step, "config": asdict(cfg),
+              **({"init": trainer.init} if trainer.init else {})}
     cards = {path: save_weights(path, gen_sd, {**common, "expert": expert_path(path).name,
                                                "note": "SyncTalkFace generator + decoder (Audio-Lip Memory) trained with "
                                                        "talkbench's re-implementation of the authors' recipe"})}

@@ -154,6 +154,19 @@ class SyncTalkFaceTrainer:
         self.opt_d = torch.optim.Adam(self.disc.parameters(), lr=cfg.disc_lr, betas=(0.5, 0.999))
         self.step = dict.fromkeys(STAGES, 0)
         self.commands: list[str] = []
+        self.init: dict | None = None  # provenance of a warm start (weights_record), kept across resumes
+
+    def warm_start(self, path: str | Path) -> int:
+        """Generator + decoder from a Wav2Lip generator (:mod:`baselines.synctalkface.warmstart`); only
+        before the generator has trained."""
+        from baselines.synctalkface.warmstart import init_from_wav2lip
+        from talkbench.weights import weights_record
+
+        if self.step["generator"] or self.step["gan"]:
+            raise ConfigError(f"the generator has already trained {self.step}; a warm start would discard it")
+        n = init_from_wav2lip(unwrap(self.gen), unwrap(self.dec), path)
+        self.init = {"wav2lip_generator": weights_record(path, portable=True), "tensors": n}
+        return n
 
     # ------------------------------------------------------------------ checkpoints (authors' layout)
     def save(self) -> None:
@@ -172,7 +185,7 @@ class SyncTalkFaceTrainer:
         put({"opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(), "torch_rng": torch.get_rng_state()},
             "optim.pth")
         (self.out / "state.json").write_text(json.dumps({
-            "step": self.step, "config": asdict(self.cfg), "commands": self.commands,
+            "step": self.step, "config": asdict(self.cfg), "commands": self.commands, "init": self.init,
             "numpy_rng": self.rng.bit_generator.state}))
 
     def resume(self) -> bool:
@@ -198,6 +211,7 @@ class SyncTalkFaceTrainer:
         self.rng.bit_generator.state = s["numpy_rng"]
         self.step = {**self.step, **s["step"]}
         self.commands = list(s.get("commands", [])) + self.commands
+        self.init = s.get("init")
         return True
 
     def _log(self, **row) -> None:
