@@ -84,6 +84,31 @@ def probe(path: str | Path) -> VideoInfo:
         )
 
 
+def declared_video_duration(path: str | Path) -> float | None:
+    """Seconds of video the container declares (the video stream's own duration; the container's
+    when the stream has none and there is no audio stream that could make it longer); None if unknown."""
+    with _open(path) as c:
+        if not c.streams.video:
+            return None
+        vs = c.streams.video[0]
+        if vs.duration is not None and vs.time_base is not None:
+            return float(vs.duration * vs.time_base)
+        if c.duration is not None and not c.streams.audio:
+            return c.duration / av.time_base
+    return None
+
+
+def truncation_problem(path: str | Path, decoded_frames: int, fps: float = 25.0) -> str | None:
+    """A reason when fewer frames decoded than the container declares (a file cut short, e.g. an
+    interrupted download of a faststart mp4), else None. Tolerance: 2 frames or 5% of the duration."""
+    declared = declared_video_duration(path)
+    decoded = decoded_frames / fps
+    if declared is None or declared - decoded <= max(2 / fps, 0.05 * declared):
+        return None
+    return (f"truncated: {decoded_frames} frames ({decoded:.2f} s) decode but the container declares "
+            f"{declared:.2f} s of video")
+
+
 def _decoded_frames(path: str | Path) -> Iterator[tuple[float, np.ndarray]]:
     """(timestamp in seconds, RGB frame) in presentation order; truncated files end early with an error
     only when nothing at all could be decoded."""
