@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from talkbench.checks import check_run_config
 from talkbench.runner import DEFAULT_METRICS, RunConfig
 from talkbench.runner import run as run_lib
 
@@ -31,7 +32,7 @@ def _weights(values: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
 @click.option("--split", default="test", show_default=True)
 @click.option("--metrics", default=",".join(DEFAULT_METRICS), show_default=True)
 @click.option("--weights", multiple=True, help="METHOD=PATH (repeatable): evaluate a given checkpoint.")
-@click.option("--limit", type=int, default=None, help="Only the first N samples.")
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="Only the first N samples (N >= 1).")
 @click.option("--device", default="auto", show_default=True, help="auto | cpu | cuda[:N]")
 @click.option("--run-dir", type=click.Path(file_okay=False), default=None, help="Default: runs/<dataset>-<time>.")
 @click.option("--crop", type=click.Choice(["auto", "none"]), default="auto", show_default=True)
@@ -43,12 +44,17 @@ def run(methods: str, dataset: str, root: str | None, split: str, metrics: str, 
         no_gen_cache: bool) -> None:
     """Generate with every method, score every sample, store tidy rows, write the report.
 
-    Re-running the same command on the same --run-dir resumes. Exit code 1 if any item failed."""
+    Re-running the same command on the same --run-dir resumes.
+
+    \b
+    Exit codes: 0 every item scored; 1 some items failed (recorded in the store, the run completed);
+    2 usage or configuration error (checked before the run directory is created)."""
     config = RunConfig(
         methods=tuple(m.strip() for m in methods.split(",") if m.strip()), dataset=dataset, root=root, split=split,
         metrics=tuple(m.strip() for m in metrics.split(",") if m.strip()), weights=_weights(weights),
         limit=limit, device=device, crop=crop, include_gt=not no_gt,
     )
+    check_run_config(config)
     run_dir = run_dir or f"runs/{dataset}-{time.strftime('%Y%m%d-%H%M%S')}"
     summary = run_lib(config, run_dir, gen_cache=False if no_gen_cache else None)
     click.echo(f"run dir: {summary.run_dir}  samples: {summary.samples}  generated+scored: {summary.pairs_done}  "
