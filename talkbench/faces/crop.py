@@ -106,7 +106,7 @@ def load_clip(
     shift: float = 0.1,
     landmarks: bool = True,
     allow_no_audio: bool = False,
-    chunk_frames: int = 16,
+    chunk_frames: int = 8,
 ) -> Clip:
     """Decode ``sample`` at 25 fps / 16 kHz, crop the face to ``size`` and predict landmarks.
 
@@ -185,7 +185,7 @@ def load_clip(
                 lms[t] = predictor.predict(crops[t], boxes[t])
     else:
         detector = FaceDetector()
-        frames_iter = (f for chunk in _stream(video, chunk_frames) for f in chunk)
+        frames_iter = (chunk[0] for chunk in _stream(video, 1))  # tracking needs one frame at a time
         boxes, tinfo = track_faces_info(frames_iter, detector, detect_every=detect_every)
         faces = tinfo.as_dict()
         boxes = smooth_boxes(boxes, 5)

@@ -138,15 +138,34 @@ def _decoded_frames(path: str | Path) -> Iterator[tuple[float, np.ndarray]]:
             raise MediaError("no decodable video frames (empty or truncated file)", path)
 
 
+class _Chunker:
+    """Copies frames into a preallocated ``(n, H, W, 3)`` array, so a chunk costs its own size once
+    (a list of frames then ``np.stack`` held it twice)."""
+
+    def __init__(self, chunk_frames: int) -> None:
+        self.n, self.buf, self.i = chunk_frames, None, 0
+
+    def add(self, img: np.ndarray) -> np.ndarray | None:
+        if self.buf is None:
+            self.buf = np.empty((self.n, *img.shape), img.dtype)
+        self.buf[self.i] = img
+        self.i += 1
+        if self.i < self.n:
+            return None
+        out, self.buf, self.i = self.buf, None, 0
+        return out
+
+    def rest(self) -> np.ndarray | None:
+        return self.buf[: self.i] if self.buf is not None and self.i else None
+
+
 def iter_video(path: str | Path, fps: float | None = 25.0, chunk_frames: int = 250) -> Iterator[np.ndarray]:
     """Stream ``(n, H, W, 3)`` uint8 RGB chunks at a constant ``fps`` (``None``: native frames)."""
-    buf: list[np.ndarray] = []
+    chunks = _Chunker(chunk_frames)
     if fps is None:
         for _, img in _decoded_frames(path):
-            buf.append(img)
-            if len(buf) == chunk_frames:
-                yield np.stack(buf)
-                buf = []
+            if (full := chunks.add(img)) is not None:
+                yield full
     else:
         k = 0
         prev: np.ndarray | None = None
@@ -158,24 +177,20 @@ def iter_video(path: str | Path, fps: float | None = 25.0, chunk_frames: int = 2
             t -= t0
             # Output slot k (time k/fps) shows the last frame whose timestamp is <= k/fps.
             while prev is not None and k / fps < t - 1e-6:
-                buf.append(prev)
                 k += 1
-                if len(buf) == chunk_frames:
-                    yield np.stack(buf)
-                    buf = []
+                if (full := chunks.add(prev)) is not None:
+                    yield full
             prev, prev_t, last_t = img, last_t, t
         if prev is not None:
             # The last frame lasts one native frame period.
             period = (last_t - prev_t) if last_t > prev_t else 1.0 / fps
             end = last_t + period
             while k / fps < end - 1e-6:
-                buf.append(prev)
                 k += 1
-                if len(buf) == chunk_frames:
-                    yield np.stack(buf)
-                    buf = []
-    if buf:
-        yield np.stack(buf)
+                if (full := chunks.add(prev)) is not None:
+                    yield full
+    if (rest := chunks.rest()) is not None:
+        yield rest
 
 
 def read_video(path: str | Path, fps: float | None = 25.0) -> np.ndarray:
