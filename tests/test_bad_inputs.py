@@ -1,0 +1,371 @@
+"""Bad and tricky inputs, built from real and synthetic media and run through the CLI (issue 18):
+each case asserts the outcome a user is promised (a number equal to an independent reference, a
+named per-item error, exit code 2 with nothing created, a recorded note)."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import types
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+
+from talkbench.cli import cli
+from talkbench.io.video import read_video, write_video
+from tests.conftest import REAL, portrait_frame, talking_frames, tone
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def invoke(*args: str):
+    return CliRunner().invoke(cli, [str(a) for a in args])
+
+
+def score_json(*args: str) -> tuple[int, dict]:
+    res = invoke("score", *args, "--json")
+    try:
+        return res.exit_code, json.loads(res.output.strip().splitlines()[-1])
+    except (json.JSONDecodeError, IndexError):
+        raise AssertionError(f"exit {res.exit_code}: {res.output}") from res.exception
+
+
+def write_lossless(path: Path, frames_rgb: np.ndarray, pcm16: np.ndarray | None) -> Path:
+    """FFV1 (RGB, lossless) + PCM: the CLI decodes exactly these pixels and samples."""
+    with av.open(str(path), "w") as c:
+        vs = c.add_stream("ffv1", rate=25)
+        vs.width, vs.height, vs.pix_fmt = frames_rgb.shape[2], frames_rgb.shape[1], "bgr0"
+        a = None
+        if pcm16 is not None:
+            a = c.add_stream("pcm_s16le", rate=16000)
+            a.layout = "mono"
+        for img in frames_rgb:
+            for p in vs.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(img), format="rgb24")):
+                c.mux(p)
+        for p in vs.encode():
+            c.mux(p)
+        if a is not None:
+            for i in range(0, len(pcm16), 1024):
+                af = av.AudioFrame.from_ndarray(np.ascontiguousarray(pcm16[None, i : i + 1024]), format="s16",
+                                                layout="mono")
+                af.sample_rate, af.pts, af.time_base = 16000, i, Fraction(1, 16000)
+                for p in a.encode(af):
+                    c.mux(p)
+            for p in a.encode():
+                c.mux(p)
+    return path
+
+
+def faststart_copy(src: Path, dst: Path) -> Path:
+    """Remux with the index (moov) first, as web-ready mp4s are: a cut file still opens."""
+    with av.open(str(src)) as i, av.open(str(dst), "w", options={"movflags": "faststart"}) as o:
+        out = {s.index: o.add_stream_from_template(s) for s in i.streams if s.type in ("video", "audio")}
+        for pkt in i.demux():
+            if pkt.dts is None or pkt.stream.index not in out:
+                continue
+            pkt.stream = out[pkt.stream.index]
+            o.mux(pkt)
+    return dst
+
+
+# ---------------------------------------------------------------------------------------------------
+# score --crop none: the frames as given, equal to the independent references
+
+
+def test_crop_none_psnr_ssim_equal_scikit_image_on_native_224(tmp_path: Path, real_data: Path) -> None:
+    from skimage.metrics import peak_signal_noise_ratio, structural_similarity
+
+    ref = real_data / "videos" / "vox_00086.mp4"
+    frames = read_video(ref)[:30]
+    shifted = np.stack([cv2.GaussianBlur(np.roll(f, 2, axis=1), (5, 5), 1.0) for f in frames])
+    gen = write_video(tmp_path / "gen.mp4", shifted, None)
+    code, out = score_json(gen, "--reference", ref, "--metrics", "psnr,ssim", "--crop", "none")
+    assert code == 0, out
+    assert out["crop_policy"] == "none(native 224x224)"
+    g, r = read_video(gen), read_video(ref)[:30]
+    psnr = np.mean([peak_signal_noise_ratio(b, a, data_range=255) for a, b in zip(g, r)])
+    ssim = np.mean([structural_similarity(a, b, data_range=255, channel_axis=-1, gaussian_weights=True,
+                                          sigma=1.5, use_sample_covariance=False) for a, b in zip(g, r)])
+    assert out["metrics"]["psnr"] == pytest.approx(psnr, abs=1e-4)
+    assert out["metrics"]["ssim"] == pytest.approx(ssim, abs=1e-4)
+    # An explicit --size still resizes, and says so.
+    code, out = score_json(gen, "--reference", ref, "--metrics", "psnr", "--crop", "none", "--size", "128")
+    assert out["crop_policy"] == "none(resize=128)" and out["metrics"]["psnr"] != pytest.approx(psnr, abs=1e-3)
+
+
+def test_crop_none_lse_equals_syncnet_python_evaluate(tmp_path: Path, real_data: Path) -> None:
+    from scipy.io import wavfile
+
+    from talkbench.critics.syncnet import SyncNetS
+    from talkbench.io.audio import load_audio
+    from tests.test_critics_syncnet import _reference_module
+
+    mods = _reference_module()
+    torch.manual_seed(0)
+    model = SyncNetS()
+    for m in model.modules():
+        if isinstance(m, (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d, torch.nn.BatchNorm3d)):
+            m.running_mean.uniform_(-0.1, 0.1)
+            m.running_var.uniform_(0.5, 2.0)
+    weights = tmp_path / "syncnet_v2.model"
+    torch.save({k: v for k, v in model.state_dict().items() if not k.endswith("num_batches_tracked")}, weights)
+
+    video = real_data / "videos" / "vox_00086.mp4"  # 224x224 face-centred, as evaluate expects
+    n = 40
+    frames, audio = read_video(video)[:n], load_audio(video, 16000)[: n * 640]
+    work = tmp_path / "work"
+    work.mkdir()
+    for i, f in enumerate(frames):  # evaluate reads JPEG frames and a wav from its tmp_dir
+        cv2.imwrite(str(work / f"{i + 1:06d}.jpg"), f[:, :, ::-1])
+    pcm16 = np.round(audio * 32767).astype(np.int16)
+    wavfile.write(work / "audio.wav", 16000, pcm16)
+    net = mods["SyncNetModel"].S()
+    net.load_state_dict(torch.load(weights, weights_only=True), strict=False)
+    inst = mods["SyncNetInstance"].SyncNetInstance(net, device="cpu")
+    offset, conf, dist = inst.evaluate(types.SimpleNamespace(tmp_dir=str(work), batch_size=20, vshift=15))
+
+    # The CLI gets the very pixels evaluate read (the JPEGs) in a lossless file, and no --size.
+    jpeg_rgb = np.stack([cv2.imread(str(work / f"{i + 1:06d}.jpg"))[:, :, ::-1] for i in range(n)])
+    clip = write_lossless(tmp_path / "clip.mkv", jpeg_rgb, pcm16)
+    code, out = score_json(clip, "--metrics", "lse", "--crop", "none", "--syncnet", weights)
+    assert code == 0, out
+    assert out["metrics"]["av_offset"] == offset
+    assert out["metrics"]["lse_d"] == pytest.approx(dist, abs=1e-4)
+    assert out["metrics"]["lse_c"] == pytest.approx(conf, abs=1e-4)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Silent wrong numbers: short audio, truncated files, two faces
+
+
+def test_audio_shorter_than_video_scores_only_the_overlap(tmp_path: Path) -> None:
+    frames = talking_frames(75, size=128)
+    write_video(tmp_path / "full.mp4", frames, tone(3.0))
+    write_video(tmp_path / "cut.mp4", frames, tone(0.5))
+    code, out = score_json(tmp_path / "cut.mp4", "--reference", tmp_path / "full.mp4", "--metrics", "psnr",
+                           "--crop", "none")
+    assert code == 0, out
+    # AAC priming leaves 0.5 s of audio covering 12 frames and part of a 13th.
+    assert out["frames"] in (12, 13)
+    assert any("cut.mp4" in w and "shorter than the video" in w for w in out["warnings"]), out["warnings"]
+    res = invoke("score", tmp_path / "cut.mp4", "--metrics", "psnr", "--reference", tmp_path / "full.mp4",
+                 "--crop", "none")
+    assert "warning: cut.mp4: audio (0.5" in res.output
+
+
+def test_truncated_faststart_mp4_is_an_item_failure(tmp_path: Path, real_data: Path) -> None:
+    whole = faststart_copy(real_data / "videos" / "vox_00086.mp4", tmp_path / "whole.mp4")
+    data = whole.read_bytes()
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(data[: int(len(data) * 0.3)])
+    code, out = score_json(cut, "--reference", whole, "--metrics", "psnr", "--crop", "none")
+    assert code == 1 and "truncated" in out["errors"]["input"] and "cut.mp4" in out["errors"]["input"]
+    assert "5.20 s" in out["errors"]["input"]
+    code, out = score_json(whole, "--reference", whole, "--metrics", "psnr", "--crop", "none")
+    assert code == 0 and out["frames"] == 130
+
+
+def two_face_clip(path: Path, n: int = 10) -> Path:
+    """A real face (large, right) and another real face (smaller, left) side by side."""
+    big = portrait_frame(300)
+    other = cv2.cvtColor(cv2.imread(str(REAL / "portraits" / "vox_517600055_000000.jpg")), cv2.COLOR_BGR2RGB) \
+        if (REAL / "portraits" / "vox_517600055_000000.jpg").exists() else portrait_frame(220)
+    small = cv2.resize(other, (220, 220), interpolation=cv2.INTER_AREA)
+    canvas = np.full((360, 640, 3), 70, np.uint8)
+    canvas[70:290, 20:240] = small
+    canvas[30:330, 320:620] = big
+    return write_video(path, np.repeat(canvas[None], n, axis=0), tone(n / 25))
+
+
+def test_two_faces_are_counted_and_the_pick_is_named(tmp_path: Path, real_data: Path) -> None:
+    clip = two_face_clip(tmp_path / "two.mp4")
+    code, out = score_json(clip, "--reference", clip, "--metrics", "psnr")
+    assert code == 0, out
+    assert out["faces"]["persistent_faces"] == 2 and out["faces"]["max_faces"] == 2
+    assert "face 1 by size of 2" in out["faces"]["pick"] and "largest" in out["faces"]["rule"]
+    assert any("2 faces in most frames" in w for w in out["warnings"])
+    res = invoke("score", clip, "--reference", clip, "--metrics", "psnr")
+    assert "faces: 2 (followed the face 1 by size of 2" in res.output
+    # One face: nothing to say.
+    one = write_video(tmp_path / "one.mp4", talking_frames(10), tone(0.4))
+    code, out = score_json(one, "--reference", one, "--metrics", "psnr")
+    assert out["faces"]["persistent_faces"] == 1 and not out["warnings"]
+
+
+# ---------------------------------------------------------------------------------------------------
+# Checked early and right: metrics, audio, exit codes, checkpoints, critics
+
+
+def test_unknown_metric_is_rejected_before_decoding(tmp_path: Path) -> None:
+    junk = tmp_path / "junk.mp4"
+    junk.write_bytes(os.urandom(4000))
+    res = invoke("score", junk, "--metrics", "psnrr")
+    assert res.exit_code == 2 and "Did you mean: psnr" in res.output and "cannot open" not in res.output
+
+
+def test_bad_input_file_is_an_item_failure_exit_1(tmp_path: Path) -> None:
+    junk = tmp_path / "junk.mp4"
+    junk.write_bytes(os.urandom(4000))
+    code, out = score_json(junk, "--metrics", "psnr", "--reference", junk)
+    assert code == 1 and "junk.mp4" in out["errors"]["input"]
+
+
+def test_no_audio_fails_only_audio_metrics(tmp_path: Path) -> None:
+    silent = write_video(tmp_path / "silent.mp4", talking_frames(30, size=128), None)
+    code, out = score_json(silent, "--reference", silent, "--metrics", "psnr,ssim,lse", "--crop", "none")
+    assert code == 1
+    assert out["metrics"]["ssim"] == 1.0 and set(out["errors"]) == {"lse"} and "no audio" in out["errors"]["lse"]
+    code, out = score_json(silent, "--reference", silent, "--metrics", "psnr,ssim", "--crop", "none")
+    assert code == 0 and not out["errors"]
+
+
+def test_default_metrics_and_critic_named(tmp_path: Path) -> None:
+    from talkbench.metrics.sync import default_syncnet_weights
+    from talkbench.weights import read_card
+
+    critic = default_syncnet_weights()
+    if critic is None:
+        pytest.skip("no SyncNet weights available")
+    clip = write_video(tmp_path / "clip.mp4", talking_frames(40, size=128), tone(1.6))
+    code, out = score_json(clip, "--crop", "none")
+    assert code == 0, out
+    assert "lse_d" in out["metrics"] and "psnr" not in out["metrics"]  # no reference: no-reference metrics
+    code, out = score_json(clip, "--crop", "none", "--reference", clip)
+    assert {"psnr", "ssim", "lmd"} <= set(out["metrics"]) and "lse_d" not in out["metrics"]
+    res = invoke("score", clip, "--crop", "none")
+    assert f"critic for lse: syncnet {critic.name} (sha256 " in res.output
+    synthetic = str(read_card(critic).get("data", {}).get("dataset", "")).startswith("synth")
+    assert ("SYNTHETIC critic" in res.output) == synthetic
+
+
+def test_checkpoint_messages(tmp_path: Path, talking_clip: Path) -> None:
+    rand = tmp_path / "random.pth"
+    rand.write_bytes(np.random.default_rng(0).bytes(5000))
+
+    class Evil:
+        def __reduce__(self):
+            return (print, ("pwned",))
+
+    evil = tmp_path / "evil.pth"
+    torch.save({"x": Evil()}, evil)
+    old = tmp_path / "old.pth"
+    torch.save({"w": torch.zeros(2)}, old, _use_new_zipfile_serialization=False, pickle_protocol=4)
+    outs = {}
+    for f in (rand, evil, old):
+        with _no_warnings():
+            outs[f.name] = invoke("score", talking_clip, "--metrics", "lse", "--crop", "none", "--syncnet", f)
+    for name, res in outs.items():
+        assert res.exit_code == 1 and name in res.output, res.output
+        assert "weights_only" not in res.output and "pickle protocol" not in res.output
+    assert "not a readable PyTorch checkpoint" in outs["random.pth"].output
+    assert "code execution" not in outs["random.pth"].output
+    assert "needs code execution" in outs["evil.pth"].output and "pwned" not in outs["evil.pth"].output
+    assert "not a readable PyTorch checkpoint" in outs["old.pth"].output
+
+
+class _no_warnings:
+    """Fails if the body emits any Python warning (PyTorch's pickle-protocol one in particular)."""
+
+    def __enter__(self):
+        import warnings
+
+        self._cm = warnings.catch_warnings(record=True)
+        self.caught = self._cm.__enter__()
+        warnings.simplefilter("always")
+        return self
+
+    def __exit__(self, *exc):
+        self._cm.__exit__(*exc)
+        msgs = [str(w.message) for w in self.caught if "pickle" in str(w.message)]
+        assert not msgs, msgs
+        return False
+
+
+# ---------------------------------------------------------------------------------------------------
+# run: configuration checked before a run directory exists
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["--limit", "-1"], "-1"),
+    (["--limit", "0"], "0"),
+    (["--metrics", "psnrr"], "Did you mean: psnr"),
+    (["--methods", "statik"], "Did you mean: static"),
+    (["--dataset", "lrs3"], "unknown dataset"),
+    (["--dataset", "folder", "--root", "/nonexistent/talkbench"], "does not exist"),
+    (["--split", "tset"], "unknown split"),
+])
+def test_run_config_errors_exit_2_and_create_nothing(tmp_path: Path, args: list[str], needle: str) -> None:
+    root = tmp_path / "data"
+    root.mkdir()
+    write_video(root / "a.mp4", talking_frames(8, size=64), tone(0.32))
+    base = {"--methods": "static", "--metrics": "psnr", "--dataset": "folder", "--root": str(root)}
+    for k, v in zip(args[::2], args[1::2]):
+        base[k] = v
+    run_dir = tmp_path / "run"
+    res = invoke("run", *[x for kv in base.items() for x in kv], "--run-dir", run_dir, "--no-report")
+    assert res.exit_code == 2, res.output
+    assert needle in res.output
+    assert not run_dir.exists()
+
+
+def test_same_stem_videos_are_an_error_naming_both(tmp_path: Path) -> None:
+    root = tmp_path / "data"
+    root.mkdir()
+    write_video(root / "x.mp4", talking_frames(8, size=64), tone(0.32))
+    write_video(root / "x.mov", talking_frames(8, size=64), tone(0.32))
+    res = invoke("run", "--methods", "static", "--metrics", "psnr", "--dataset", "folder", "--root", root,
+                 "--run-dir", tmp_path / "run", "--no-report")
+    assert res.exit_code == 2 and "x.mp4" in res.output and "x.mov" in res.output, res.output
+
+
+# ---------------------------------------------------------------------------------------------------
+# Files and memory
+
+
+@pytest.mark.parametrize("mask", [0o022, 0o002])
+def test_files_follow_the_umask(tmp_path: Path, mask: int) -> None:
+    old = os.umask(mask)
+    try:
+        cache = tmp_path / "cache"
+        os.environ["TALKBENCH_CACHE"], saved = str(cache), os.environ.get("TALKBENCH_CACHE")
+        clip = write_video(tmp_path / "c.mp4", talking_frames(8, size=64), tone(0.32))
+        code, _ = score_json(clip, "--reference", clip, "--metrics", "psnr", "--crop", "none")
+        assert code == 0
+    finally:
+        os.umask(old)
+        os.environ["TALKBENCH_CACHE"] = saved or ""
+    written = [p for p in cache.rglob("*") if p.is_file()]
+    assert written
+    for p in written:
+        assert stat.S_IMODE(p.stat().st_mode) == 0o666 & ~mask, p
+
+
+def test_clip_loading_streams_with_bounded_memory(tmp_path: Path) -> None:
+    """A 1280x720 clip of 100 frames is 276 MB decoded; load_clip (crop auto) holds chunks, not it."""
+    import tracemalloc
+
+    from talkbench.faces.crop import load_clip
+    from talkbench.types import Sample
+
+    face = portrait_frame(360)
+    frames = np.full((100, 720, 1280, 3), 60, np.uint8)
+    for t in range(100):
+        x = 400 + 2 * t
+        frames[t, 180:540, x : x + 360] = face
+    path = write_video(tmp_path / "hd.mp4", frames, tone(4.0))
+    full = frames.nbytes
+    del frames
+    tracemalloc.start()
+    clip = load_clip(Sample("folder", "t", "hd", path), size=128, cache=False, landmarks=False)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert clip.frames.shape == (100, 128, 128, 3) and clip.meta["frames_without_face"] == 0
+    assert peak < full / 4, f"peak {peak / 2**20:.0f} MB vs {full / 2**20:.0f} MB decoded"
+
