@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 import os
 import stat
+import subprocess
+import sys
 import types
 from fractions import Fraction
 from pathlib import Path
@@ -369,3 +371,39 @@ def test_clip_loading_streams_with_bounded_memory(tmp_path: Path) -> None:
     assert clip.frames.shape == (100, 128, 128, 3) and clip.meta["frames_without_face"] == 0
     assert peak < full / 4, f"peak {peak / 2**20:.0f} MB vs {full / 2**20:.0f} MB decoded"
 
+
+
+# ---------------------------------------------------------------------------------------------------
+# The synthetic corpus in an empty (or interrupted) cache, two runs at once
+
+DRIVER = """
+import sys
+import talkbench.datasets.synth.corpus as corpus
+corpus.DEFAULT_CLIPS = {"train": 2, "val": 2, "test": 3}  # a tiny default corpus for the test
+from talkbench.cli import main
+sys.argv = ["talkbench", *sys.argv[1:]]
+main()
+"""
+
+
+@pytest.mark.slow
+def test_concurrent_first_runs_on_an_interrupted_cache_both_succeed(tmp_path: Path) -> None:
+    from talkbench.datasets.synth.corpus import VERSIONS
+
+    cache = tmp_path / "cache"
+    stale = cache / "synth" / f"{VERSIONS['synth-lrs2']}-seed0"
+    (stale / "mvlrs_v1" / "main").mkdir(parents=True)  # what a killed first build used to leave
+    (stale / "mvlrs_v1" / "main" / "half.mp4").write_bytes(b"\0" * 100)
+    env = {**os.environ, "TALKBENCH_CACHE": str(cache), "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1",
+           "TALKBENCH_GEN_CACHE": "0"}
+    procs = [subprocess.Popen([sys.executable, "-c", DRIVER, "run", "--methods", "static", "--metrics", "psnr",
+                               "--crop", "none", "--limit", "2", "--no-report", "--run-dir", str(tmp_path / f"run{i}")],
+                              env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+             for i in range(2)]
+    outs = [p.communicate(timeout=600)[0] for p in procs]
+    for p, out in zip(procs, outs):
+        assert p.returncode == 0, out[-3000:]
+        assert "samples: 2" in out
+    corpus = json.loads((stale / "CORPUS.json").read_text())
+    assert corpus["splits"] == {"test": 3} and not (stale / "mvlrs_v1" / "main" / "half.mp4").exists()
+    assert not [p for p in (cache / "synth").iterdir() if ".building" in p.name or ".stale" in p.name]
