@@ -41,7 +41,7 @@ def build_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     record, df = load_run(run_dir)
     scored = df[~df["metric"].str.startswith("__")]
-    summary = summarize(scored)
+    summary = summarize(df)  # the whole frame: pairs that failed before scoring count as failed
     metrics, rows = build_table(summary) if len(summary) else ([], [])
     methods = list(dict.fromkeys(df["method"]))
     real = [m for m in methods if m not in ("gt",)]
