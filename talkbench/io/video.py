@@ -223,41 +223,52 @@ def write_video(
     if h % 2 or w % 2:
         frames = np.pad(frames, ((0, 0), (0, h % 2), (0, w % 2), (0, 0)), mode="edge")
     p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        p.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise MediaError(f"cannot create the folder ({exc})", p.parent) from exc
     tmp = p.with_name(f".{p.stem}.tmp{p.suffix}")
     rate = Fraction(fps).limit_denominator(1001)
-    with av.open(str(tmp), mode="w") as c:
-        vs = c.add_stream("libx264", rate=rate)
-        vs.width, vs.height = frames.shape[2], frames.shape[1]
-        vs.pix_fmt = "yuv420p"
-        # Deterministic output: one thread, fixed preset.
-        vs.options = {"crf": str(crf), "preset": "veryfast", "threads": "1"}
-        vs.codec_context.thread_count = 1
-        a_stream = None
-        if audio is not None:
-            a_stream = c.add_stream("pcm_s16le" if codec == "pcm" else "aac", rate=sample_rate)
-            a_stream.layout = "mono"
-        for img in frames:
-            for packet in vs.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(img), format="rgb24")):
-                c.mux(packet)
-        for packet in vs.encode():
-            c.mux(packet)
-        if a_stream is not None:
-            x = np.clip(np.asarray(audio, dtype=np.float32).reshape(-1), -1.0, 1.0)
-            if codec == "pcm":
-                data = np.round(x * 32767.0).astype(np.int16)[None, :]
-                fmt = "s16"
-            else:
-                data, fmt = x[None, :], "fltp"
-            block = 1024
-            for i in range(0, data.shape[1], block):
-                af = av.AudioFrame.from_ndarray(np.ascontiguousarray(data[:, i : i + block]), format=fmt, layout="mono")
-                af.sample_rate = sample_rate
-                af.pts = i
-                af.time_base = Fraction(1, sample_rate)
-                for packet in a_stream.encode(af):
+    try:
+        with av.open(str(tmp), mode="w") as c:
+            vs = c.add_stream("libx264", rate=rate)
+            vs.width, vs.height = frames.shape[2], frames.shape[1]
+            vs.pix_fmt = "yuv420p"
+            # Deterministic output: one thread, fixed preset.
+            vs.options = {"crf": str(crf), "preset": "veryfast", "threads": "1"}
+            vs.codec_context.thread_count = 1
+            a_stream = None
+            if audio is not None:
+                a_stream = c.add_stream("pcm_s16le" if codec == "pcm" else "aac", rate=sample_rate)
+                a_stream.layout = "mono"
+            for img in frames:
+                for packet in vs.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(img), format="rgb24")):
                     c.mux(packet)
-            for packet in a_stream.encode():
+            for packet in vs.encode():
                 c.mux(packet)
-    tmp.replace(p)
+            if a_stream is not None:
+                x = np.clip(np.asarray(audio, dtype=np.float32).reshape(-1), -1.0, 1.0)
+                if codec == "pcm":
+                    data = np.round(x * 32767.0).astype(np.int16)[None, :]
+                    fmt = "s16"
+                else:
+                    data, fmt = x[None, :], "fltp"
+                block = 1024
+                for i in range(0, data.shape[1], block):
+                    af = av.AudioFrame.from_ndarray(np.ascontiguousarray(data[:, i : i + block]), format=fmt, layout="mono")
+                    af.sample_rate = sample_rate
+                    af.pts = i
+                    af.time_base = Fraction(1, sample_rate)
+                    for packet in a_stream.encode(af):
+                        c.mux(packet)
+                for packet in a_stream.encode():
+                    c.mux(packet)
+        tmp.replace(p)
+    except (av.error.FFmpegError, OSError, ValueError) as exc:
+        # A full disk or an unwritable folder: this item fails, no partial file is left behind.
+        tmp.unlink(missing_ok=True)
+        raise MediaError(f"cannot write video ({exc})", p) from exc
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     return p
