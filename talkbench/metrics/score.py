@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from talkbench.errors import ConfigError, TalkbenchError
-from talkbench.metrics import METRICS
-from talkbench.metrics.base import ScoreInput
+from talkbench.metrics import build_scorers, check_metric_names
+from talkbench.metrics.base import ScoreInput, missing_inputs
 from talkbench.metrics.pairing import pair_frames
 from talkbench.types import Sample
 
@@ -67,15 +67,8 @@ def score_video(
     the metrics that need audio. ``word``: the spoken word, for lip-reading accuracy.
     Unknown metric names are a :class:`ConfigError`, raised before any decoding.
     """
-    options = options or {}
     names = list(metrics) if metrics is not None else list(default_metrics(reference is not None))
-    for name in names:
-        try:
-            METRICS.get(name)
-        except KeyError as exc:
-            raise ConfigError(str(exc.args[0])) from exc
-        except (ImportError, AttributeError):
-            pass  # registered; reported as unavailable below
+    check_metric_names(names)  # unknown names fail here (ConfigError), before any decoding or cropping
     out: dict[str, Any] = {"metrics": {}, "frames": 0, "critics": {}, "errors": {}, "warnings": [],
                            "versions": {}, "crop_policy": None, "faces": {}}
     try:
@@ -100,14 +93,15 @@ def score_video(
     item = ScoreInput(sample_id=Path(video).name, generated=gen_frames, audio=gen.audio, reference=ref_frames,
                       word=word)
     out.update(frames=len(gen_frames), warnings=warnings, crop_policy=gen.crop_policy, faces=gen.meta.get("faces", {}))
-    for name in names:
-        if name in AUDIO_METRICS and gen.meta.get("no_audio"):
+    if gen.meta.get("no_audio"):
+        for name in [n for n in names if n in AUDIO_METRICS]:
             out["errors"][name] = f"{video}: no audio stream (this metric needs the clip's audio)"
-            continue
-        try:
-            scorer = METRICS.get(name)(device=device, **options.get(name, {}))
-        except (ImportError, AttributeError, TalkbenchError) as exc:
-            out["errors"][name] = f"metric unavailable: {exc}"
+    scorers, unavailable = build_scorers([n for n in names if n not in out["errors"]], device, options or {})
+    out["errors"].update({name: f"metric unavailable: {why}" for name, why in unavailable.items()})
+    for name, scorer in scorers.items():
+        if missing := missing_inputs(scorer, item):
+            flag = {"reference": "--reference", "word": "--word"}
+            out["errors"][name] = "needs " + ", ".join(flag.get(m, m) for m in missing)
             continue
         try:
             values = scorer.score(item)
