@@ -32,7 +32,7 @@ def check_run_config(config: Any) -> Any:
 
     if config.limit is not None and config.limit < 1:
         raise ConfigError(f"--limit must be a positive number of samples, got {config.limit}")
-    if not config.methods:
+    if not config.all_methods:
         raise ConfigError("no methods given (--methods NAME[,NAME...])")
     if not config.metrics:
         raise ConfigError("no metrics given (--metrics NAME[,NAME...])")

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import click
 
-from talkbench.checks import check_run_config
 from talkbench.runner import DEFAULT_METRICS, RunConfig
 from talkbench.runner import run as run_lib
 
@@ -39,12 +38,19 @@ def _weights(values: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
 @click.option("--no-gt", is_flag=True, help="Do not add the ground-truth row.")
 @click.option("--no-report", is_flag=True, help="Skip the HTML report.")
 @click.option("--no-gen-cache", is_flag=True, help="Do not reuse (or store) generations across runs.")
+@click.option("--no-retry-failed", is_flag=True, help="On resume, keep failed items as they are (default: retry them).")
+@click.option("--fresh", is_flag=True,
+              help="If --run-dir already holds a run, start a new directory beside it (<run-dir>-N) instead of "
+                   "resuming (resuming is refused when the weights, critics, versions, protocol or data changed).")
 def run(methods: str, dataset: str, root: str | None, split: str, metrics: str, weights: tuple[str, ...],
         limit: int | None, device: str, run_dir: str | None, crop: str, no_gt: bool, no_report: bool,
-        no_gen_cache: bool) -> None:
+        no_gen_cache: bool, no_retry_failed: bool, fresh: bool) -> None:
     """Generate with every method, score every sample, store tidy rows, write the report.
 
-    Re-running the same command on the same --run-dir resumes.
+    Re-running the same command on the same --run-dir resumes: finished items are kept, failed ones
+    are retried. A run directory is identified by its content (every method's and critic's weights
+    sha256, method and metric versions, protocol, dataset split); resuming with any of it changed is
+    refused, naming what changed.
 
     \b
     Exit codes: 0 every item scored; 1 some items failed (recorded in the store, the run completed);
@@ -54,11 +60,12 @@ def run(methods: str, dataset: str, root: str | None, split: str, metrics: str, 
         metrics=tuple(m.strip() for m in metrics.split(",") if m.strip()), weights=_weights(weights),
         limit=limit, device=device, crop=crop, include_gt=not no_gt,
     )
-    check_run_config(config)
     run_dir = run_dir or f"runs/{dataset}-{time.strftime('%Y%m%d-%H%M%S')}"
-    summary = run_lib(config, run_dir, gen_cache=False if no_gen_cache else None)
+    summary = run_lib(config, run_dir, gen_cache=False if no_gen_cache else None, retry_failed=not no_retry_failed,
+                      fresh=fresh)
     click.echo(f"run dir: {summary.run_dir}  samples: {summary.samples}  generated+scored: {summary.pairs_done}  "
-               f"resumed (skipped): {summary.pairs_skipped}  failed items: {summary.failures}  "
+               f"resumed (skipped): {summary.pairs_skipped}  retried: {summary.retried}  "
+               f"failed items: {summary.failures}  "
                f"time: {summary.seconds:.1f} s")
     if not no_report:
         from talkbench.report.html import build_report
