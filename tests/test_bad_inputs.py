@@ -407,3 +407,229 @@ def test_concurrent_first_runs_on_an_interrupted_cache_both_succeed(tmp_path: Pa
     corpus = json.loads((stale / "CORPUS.json").read_text())
     assert corpus["splits"] == {"test": 3} and not (stale / "mvlrs_v1" / "main" / "half.mp4").exists()
     assert not [p for p in (cache / "synth").iterdir() if ".building" in p.name or ".stale" in p.name]
+
+
+# ---------------------------------------------------------------------------------------------------
+# run: identity by content, retry on resume, per-item failures that never end the run
+
+
+def folder(tmp_path: Path, n: int = 2, frames: int = 25) -> Path:
+    root = tmp_path / "data"
+    root.mkdir(exist_ok=True)
+    for i in range(n):
+        write_video(root / f"clip{i}.mp4", talking_frames(frames, size=128, dx=0.5 + i), tone(frames / 25, freq=200 + 40 * i))
+    return root
+
+
+def run_cli(root: Path, run_dir: Path, *extra: str, methods: str = "static", metrics: str = "psnr"):
+    return invoke("run", "--methods", methods, "--metrics", metrics, "--dataset", "folder", "--root", root,
+                  "--crop", "none", "--no-report", "--no-gen-cache", "--run-dir", run_dir, *extra)
+
+
+def store_rows(run_dir: Path) -> list[tuple]:
+    import sqlite3
+
+    with sqlite3.connect(run_dir / "results.sqlite") as c:
+        return c.execute("SELECT method, sample_id, metric, value, error FROM results ORDER BY 1, 2, 3").fetchall()
+
+
+def perturbed_copy(src: Path, dst: Path, scale: float) -> Path:
+    from safetensors.torch import load_file, save_file
+
+    sd = load_file(str(src))
+    k = next(k for k, v in sd.items() if v.is_floating_point() and v.ndim > 1)
+    sd[k] = sd[k] * scale
+    save_file(sd, str(dst))
+    dst.with_suffix(".json").write_text(src.with_suffix(".json").read_text())  # the card (architecture config)
+    return dst
+
+
+def test_overwritten_checkpoint_is_refused_and_fresh_starts_a_new_dir(tmp_path: Path) -> None:
+    from talkbench.weights import sha256_file, shipped_weights
+
+    shipped = shipped_weights("wav2lip-synth")
+    if shipped is None:
+        pytest.skip("no shipped wav2lip weights")
+    root = folder(tmp_path, n=1)
+    ckpt = perturbed_copy(shipped, tmp_path / "w2l.safetensors", 1.0)
+    run_dir = tmp_path / "run"
+    res = run_cli(root, run_dir, "--weights", f"wav2lip={ckpt}", methods="wav2lip")
+    assert res.exit_code == 0, res.output
+    first = store_rows(run_dir)
+    old_sha = sha256_file(ckpt)
+    perturbed_copy(shipped, ckpt, 1.5)  # the same path, other weights
+    res = run_cli(root, run_dir, "--weights", f"wav2lip={ckpt}", methods="wav2lip")
+    assert res.exit_code == 2, res.output
+    assert "methods.wav2lip.weights_sha256" in res.output and old_sha[:12] in res.output and "--fresh" in res.output
+    assert store_rows(run_dir) == first  # nothing mixed in
+    res = run_cli(root, run_dir, "--weights", f"wav2lip={ckpt}", "--fresh", methods="wav2lip")
+    assert res.exit_code == 0, res.output
+    fresh = tmp_path / "run-2"
+    assert f"run dir: {fresh}" in res.output
+    record = json.loads((fresh / "run.json").read_text())
+    assert record["identity"]["methods"]["wav2lip"]["weights_sha256"] == sha256_file(ckpt) != old_sha
+    # Moving the unchanged file elsewhere is not a change: the run resumes.
+    moved = tmp_path / "moved.safetensors"
+    moved.write_bytes(ckpt.read_bytes())
+    moved.with_suffix(".json").write_text(ckpt.with_suffix(".json").read_text())
+    res = run_cli(root, fresh, "--weights", f"wav2lip={moved}", methods="wav2lip")
+    assert res.exit_code == 0 and "resumed (skipped): 2" in res.output, res.output
+
+
+def test_critic_appearing_in_weights_dir_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from talkbench.critics.syncnet import SyncNetS
+    from talkbench.weights import shipped_weights
+
+    if shipped_weights("syncnet-synth") is None:
+        pytest.skip("no shipped SyncNet critic")
+    official = tmp_path / "weights"
+    official.mkdir()
+    monkeypatch.setenv("TALKBENCH_WEIGHTS", str(official))
+    root = folder(tmp_path, n=1)
+    run_dir = tmp_path / "run"
+    res = run_cli(root, run_dir, metrics="lse")
+    assert res.exit_code == 0, res.output
+    torch.manual_seed(0)  # an "official" file appears between two invocations
+    torch.save({k: v for k, v in SyncNetS().state_dict().items() if not k.endswith("num_batches_tracked")},
+               official / "syncnet_v2.model")
+    res = run_cli(root, run_dir, metrics="lse")
+    assert res.exit_code == 2 and "metrics.lse.critics.syncnet" in res.output, res.output
+
+
+def test_failed_items_are_retried_on_resume(tmp_path: Path) -> None:
+    from talkbench.weights import sha256_file, shipped_weights
+
+    shipped = shipped_weights("wav2lip-synth")
+    if shipped is None:
+        pytest.skip("no shipped wav2lip weights")
+    root = folder(tmp_path, n=1)
+    ckpt = tmp_path / "w2l.safetensors"
+    ckpt.write_bytes(np.random.default_rng(1).bytes(3000))  # a broken checkpoint
+    for run_dir in (tmp_path / "keep", tmp_path / "retry"):
+        res = run_cli(root, run_dir, "--weights", f"wav2lip={ckpt}", methods="wav2lip")
+        assert res.exit_code == 1 and "failed items: 1" in res.output, res.output
+        assert any(r[0] == "wav2lip" and r[4] for r in store_rows(run_dir))
+    ckpt.write_bytes(shipped.read_bytes())  # fixed in place (with its card)
+    ckpt.with_suffix(".json").write_text(shipped.with_suffix(".json").read_text())
+    res = run_cli(root, tmp_path / "keep", "--weights", f"wav2lip={ckpt}", "--no-retry-failed", methods="wav2lip")
+    assert res.exit_code == 1 and "retried: 0" in res.output
+    res = run_cli(root, tmp_path / "retry", "--weights", f"wav2lip={ckpt}", methods="wav2lip")
+    assert res.exit_code == 0 and "retried: 1" in res.output, res.output
+    rows = [r for r in store_rows(tmp_path / "retry") if r[0] == "wav2lip"]
+    assert rows and all(r[4] is None for r in rows) and any(r[2] == "psnr" and r[3] > 10 for r in rows)
+    record = json.loads((tmp_path / "retry" / "run.json").read_text())
+    assert record["methods"]["wav2lip"]["weights"]["sha256"] == sha256_file(ckpt)
+    assert "wav2lip" not in record["methods_unavailable"]
+
+
+def test_media_write_error_is_a_per_item_error(tmp_path: Path) -> None:
+    root = folder(tmp_path, n=2)
+    run_dir = tmp_path / "run"
+    (run_dir / "media").mkdir(parents=True)
+    (run_dir / "media" / "static").write_text("a file where the folder should be")
+    res = run_cli(root, run_dir)
+    assert res.exit_code == 1 and "failed items: 2" in res.output, res.output
+    rows = store_rows(run_dir)
+    media_errors = [r for r in rows if r[2] == "__media__"]
+    assert len(media_errors) == 2 and all("cannot" in r[4] and "static" in r[4] for r in media_errors)
+    assert sum(1 for r in rows if r[0] == "gt" and r[2] == "psnr" and r[4] is None) == 2  # the rest was scored
+
+
+WRITE_LIMITED = """
+import resource, signal, sys
+import numpy as np
+from talkbench.errors import MediaError
+from talkbench.io.video import write_video
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG, as on a full disk
+resource.setrlimit(resource.RLIMIT_FSIZE, (20_000, 20_000))
+noise = np.random.default_rng(0).integers(0, 255, (30, 128, 128, 3), dtype=np.uint8)
+try:
+    write_video(sys.argv[1], noise, None)
+except MediaError as exc:
+    print("MediaError:", exc)
+"""
+
+
+def test_full_disk_leaves_no_temp_file(tmp_path: Path) -> None:
+    out = subprocess.run([sys.executable, "-c", WRITE_LIMITED, str(tmp_path / "v.mp4")], capture_output=True,
+                         text=True, env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=120)
+    assert "MediaError:" in out.stdout and "cannot write video" in out.stdout, out.stdout + out.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_non_talkbench_exception_while_loading_is_a_per_item_error(tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    import talkbench.faces.crop as crop
+
+    real = crop.load_clip
+
+    def flaky(sample, *a, **kw):
+        if sample.sample_id == "clip0":
+            raise MemoryError("cannot allocate 12 GiB")
+        return real(sample, *a, **kw)
+
+    monkeypatch.setattr(crop, "load_clip", flaky)
+    root = folder(tmp_path, n=2)
+    res = run_cli(root, tmp_path / "run")
+    assert res.exit_code == 1 and "failed items: 2" in res.output, res.output
+    rows = store_rows(tmp_path / "run")
+    assert {(r[0], r[1]) for r in rows if r[2] == "__sample__" and "MemoryError" in r[4]} == {("gt", "clip0"),
+                                                                                            ("static", "clip0")}
+    assert sum(1 for r in rows if r[1] == "clip1" and r[2] == "psnr" and r[4] is None) == 2
+
+
+def test_failures_are_counted_per_pair(tmp_path: Path) -> None:
+    from talkbench.results import load_run
+    from talkbench.stats import summarize
+    from talkbench.weights import shipped_weights
+
+    if shipped_weights("syncnet-synth") is None:
+        pytest.skip("no shipped SyncNet critic")
+    root = tmp_path / "data"
+    root.mkdir()
+    write_video(root / "silent.mp4", talking_frames(25, size=128), np.zeros(16000, np.float32))
+    broken = tmp_path / "broken.safetensors"
+    broken.write_bytes(b"\0" * 64)
+    res = run_cli(root, tmp_path / "run", "--weights", f"wav2lip={broken}", methods="static,wav2lip",
+                  metrics="psnr,lse")
+    assert res.exit_code == 1
+    # gt and static: LSE fails (silent audio: 4 error rows each); wav2lip: its weights do not load.
+    assert "failed items: 3" in res.output, res.output
+    from talkbench.runner import count_failures
+
+    assert count_failures(tmp_path / "run") == 3
+    s = summarize(load_run(tmp_path / "run").frame).set_index(["method", "metric"])
+    assert s.loc[("gt", "lse_d"), "failed"] == 1 and s.loc[("gt", "psnr"), "n"] == 1
+    assert s.loc[("wav2lip", "psnr"), "failed"] == 1 and s.loc[("wav2lip", "psnr"), "n"] == 0
+
+
+def test_short_audio_two_faces_and_truncation_in_a_run(tmp_path: Path, real_data: Path) -> None:
+    root = tmp_path / "data"
+    root.mkdir()
+    write_video(root / "short.mp4", talking_frames(75, size=128), tone(0.5))
+    two_face_clip(root / "two.mp4")
+    whole = faststart_copy(real_data / "videos" / "vox_00086.mp4", tmp_path / "whole.mp4")
+    (root / "cut.mp4").write_bytes(whole.read_bytes()[: int(whole.stat().st_size * 0.3)])
+    run_dir = tmp_path / "run"
+    res = invoke("run", "--methods", "static", "--metrics", "psnr", "--dataset", "folder", "--root", root,
+                 "--no-report", "--no-gen-cache", "--run-dir", run_dir)
+    assert res.exit_code == 1, res.output
+    record = json.loads((run_dir / "run.json").read_text())
+    assert "shorter than the video" in record["sample_notes"]["short"][0]
+    assert any("2 faces in most frames" in n for n in record["sample_notes"]["two"])
+    rows = store_rows(run_dir)
+    assert {r[0] for r in rows if r[1] == "two" and r[2] == "__faces__" and r[3] == 2} == {"gt", "static"}
+    cut = [r for r in rows if r[1] == "cut"]
+    assert {r[2] for r in cut} == {"__sample__"} and all("truncated" in r[4] for r in cut)
+
+
+def test_sanitised_names_do_not_share_media(tmp_path: Path) -> None:
+    root = tmp_path / "data"
+    root.mkdir()
+    for i, name in enumerate(("a b", "a&b", "a__b")):
+        write_video(root / f"{name}.mp4", talking_frames(10, size=64, dx=i), tone(0.4))
+    run_dir = tmp_path / "run"
+    res = run_cli(root, run_dir)
+    assert res.exit_code == 0, res.output
+    media = sorted(p.name for p in (run_dir / "media" / "static").iterdir())
+    assert len(media) == 3 and "a__b.mp4" in media, media
