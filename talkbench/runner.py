@@ -437,7 +437,8 @@ def run(config: RunConfig, run_dir: str | Path, progress: bool = True,
 
     Resuming needs the same content (:mod:`talkbench.run_identity`); ``fresh``: when ``run_dir``
     already holds a run, use a new ``<run_dir>-N`` instead (``summary.run_dir``). ``retry_failed``:
-    pairs that failed before are evaluated again (their old rows are dropped first).
+    pairs that failed before are evaluated again (their old rows are dropped first), except those this
+    run would refuse again (method still unavailable, condition it cannot honour).
 
     ``gen_cache``: the cross-run generation cache (:mod:`talkbench.gencache`); None means on unless
     the environment sets ``TALKBENCH_GEN_CACHE=0``; False disables it. Hits are recorded in run.json."""
@@ -457,7 +458,10 @@ def run(config: RunConfig, run_dir: str | Path, progress: bool = True,
             for m in everyone:
                 if not r.store.is_done(m, config.dataset, sample.sample_id):
                     pending.append(m)
-                elif retry_failed and r.store.is_failed(m, config.dataset, sample.sample_id):
+                elif (retry_failed and r.store.is_failed(m, config.dataset, sample.sample_id)
+                      and _unsupported(r, parse_method_spec(m)) is None):
+                    # (A pair that this run would refuse again, its method unloadable or unable to honour
+                    # the condition, keeps its row: retrying it could only repeat the failure.)
                     r.store.forget(m, config.dataset, sample.sample_id)
                     r.summary.retried += 1
                     pending.append(m)
