@@ -25,7 +25,7 @@ from talkbench.faces.landmarks import LandmarkPredictor
 from talkbench.faces.track import smooth_boxes, track_faces_info
 from talkbench.io.audio import load_audio
 from talkbench.io.video import iter_video, truncation_problem
-from talkbench.types import PROTOCOL_FPS, PROTOCOL_SR, Clip, Sample
+from talkbench.types import PROTOCOL_FPS, PROTOCOL_SIZE, PROTOCOL_SR, Clip, Sample
 
 log = logging.getLogger(__name__)
 CROP_VERSION = "2"  # 2: truncation check, audio-overlap policy, face counts
@@ -98,7 +98,7 @@ def _stream(video: Path, chunk_frames: int):
 
 def load_clip(
     sample: Sample,
-    size: int | None = 128,
+    size: int | None = PROTOCOL_SIZE,
     crop: Literal["auto", "none"] = "auto",
     cache: bool = True,
     detect_every: int = 5,
@@ -128,7 +128,7 @@ def load_clip(
     if crop not in ("auto", "none"):
         raise ValueError(f"crop must be 'auto' or 'none', got {crop!r}")
     if size is None and crop == "auto":
-        size = 128
+        size = PROTOCOL_SIZE
     video = Path(sample.video_path)
     if not video.exists():
         raise MediaError("file not found", video)
