@@ -41,6 +41,7 @@ canvas) with OpenCV instead of skimage (within 1 grey level, ``tests/test_liprea
 
 from __future__ import annotations
 
+import itertools
 from typing import Literal
 
 import cv2
@@ -99,7 +100,7 @@ def interpolate_landmarks(landmarks: np.ndarray, source: str = "<landmarks>") ->
     idx = np.flatnonzero(valid)
     out = lm.copy()
     # start + i / gap * (stop - start), the official ``linear_interpolate`` formula (same rounding).
-    for a, b in zip(idx[:-1], idx[1:], strict=True):
+    for a, b in itertools.pairwise(idx):
         for i in range(1, b - a):
             out[a + i] = out[a] + i / float(b - a) * (out[b] - out[a])
     out[: idx[0]] = out[idx[0]]

@@ -30,8 +30,22 @@ import torch
 from talkbench.errors import MetricError, TalkbenchError
 from talkbench.metrics.base import MetricInfo, ScoreInput
 
-OFFICIAL_NAMES = ("lrw_resnet18_mstcn.pth", "lrw_resnet18_mstcn.pth.tar", "lrw_resnet18_mstcn_video.pth",
+OFFICIAL_NAMES = ("lrw_resnet18_mstcn_video.pth", "lrw_resnet18_mstcn.pth", "lrw_resnet18_mstcn.pth.tar",
                   "lrw_resnet18_mstcn_adamw_s3.pth.tar")
+# The mouth-ROI pipeline each released file was evaluated on, and the activation its config had
+# (mpc001 README at 0cc99fa: Table 1, incl. resnet18_mstcn_video 88.9%, used preprocessing/; the
+# 2020-21 resnet18_mstcn releases, 85.5% and adamw_s3 87.9%, predate it: commit b98500c moved their
+# script to legacy_preprocessing/ and switched the config from PReLU to Swish at the same time).
+OFFICIAL_ROI = {
+    "lrw_resnet18_mstcn_video.pth": ("preprocessing", "swish"),
+    "lrw_resnet18_mstcn_adamw_s3.pth.tar": ("legacy", "prelu"),
+    "lrw_resnet18_mstcn.pth.tar": ("legacy", "prelu"),
+}
+ROI_BY_ACTIVATION = {"swish": "preprocessing", "prelu": "legacy"}
+ROI_OFFICIAL_SCRIPT = {
+    "legacy": "mpc001/Lipreading_using_Temporal_Convolutional_Networks@0cc99fa legacy_preprocessing/crop_mouth_from_video.py",
+    "preprocessing": "mpc001/Lipreading_using_Temporal_Convolutional_Networks@0cc99fa preprocessing/crop_mouth_from_video.py",
+}
 WORDS_FILE = Path(__file__).resolve().parents[1] / "datasets" / "synth" / "lrw_words.txt"
 
 
@@ -47,6 +61,34 @@ def default_lipreader_weights() -> Path | None:
     return shipped_weights("lipreader-synth")
 
 
+def roi_pipeline_for(path: str | Path, act: str, card: dict[str, Any] | None = None) -> tuple[str, str]:
+    """``(pipeline, why)``: the mouth-ROI pipeline the critic at ``path`` was trained/evaluated with.
+
+    The card's ``roi_pipeline`` decides; else an official file name (:data:`OFFICIAL_ROI`, whose
+    activation must match the keys'); else, for an official-layout torch file, its activation (Swish:
+    the 2022 ``preprocessing/`` models, PReLU: the 2020-21 legacy ones); else (a talkbench critic whose
+    card predates the field) ``legacy``, the crops ``train lipreader`` always used before.
+    """
+    from talkbench.critics.mouth_roi import ROI_PIPELINES
+
+    p = Path(path)
+    if card and card.get("roi_pipeline") is not None:
+        pipeline = card["roi_pipeline"]
+        if pipeline not in ROI_PIPELINES:
+            raise MetricError(f"card names unknown mouth-ROI pipeline {pipeline!r} "
+                              f"(known: {', '.join(ROI_PIPELINES)})", p)
+        return pipeline, "card"
+    if p.name in OFFICIAL_ROI:
+        pipeline, want = OFFICIAL_ROI[p.name]
+        if act != want:
+            raise MetricError(f"the official file of this name has {want} activations but its keys are {act}: "
+                              "it is not the file its name says; rename it or pass roi_pipeline=", p)
+        return pipeline, f"official file name {p.name}"
+    if p.suffix != ".safetensors" and act in ROI_BY_ACTIVATION:
+        return ROI_BY_ACTIVATION[act], f"official layout with {act} activations"
+    return "legacy", "talkbench critic without roi_pipeline on its card"
+
+
 def lrw_vocabulary() -> list[str]:
     """LRW's 500 words in their sorted class order (class index = position), upper case."""
     return [w.strip().upper() for w in WORDS_FILE.read_text(encoding="utf-8").splitlines() if w.strip()]
@@ -58,12 +100,16 @@ class LipReadingScorer:
     name = "lipread"
 
     def __init__(self, device: str = "cpu", weights: str | Path | None = None,
-                 landmarks: Literal["reference", "detect"] = "reference", **_: Any) -> None:
+                 landmarks: Literal["reference", "detect"] = "reference", roi_pipeline: str | None = None,
+                 **_: Any) -> None:
         from talkbench.critics.lipreader import load_lipreader
+        from talkbench.critics.mouth_roi import ROI_PIPELINES
         from talkbench.weights import read_card, weights_record
 
         if landmarks not in ("reference", "detect"):
             raise MetricError(f"landmarks must be 'reference' or 'detect', got {landmarks!r}")
+        if roi_pipeline is not None and roi_pipeline not in ROI_PIPELINES:
+            raise MetricError(f"roi_pipeline must be one of {', '.join(ROI_PIPELINES)}, got {roi_pipeline!r}")
         path = Path(weights) if weights else default_lipreader_weights()
         if path is None:
             raise MetricError("no lip-reader weights: put lrw_resnet18_mstcn.pth in $TALKBENCH_WEIGHTS, pass "
@@ -78,7 +124,11 @@ class LipReadingScorer:
                               f"lists {len(self.vocab)} words", path)
         self.index = {w: i for i, w in enumerate(self.vocab)}
         self.device, self.landmarks = device, landmarks
-        tag = f"lipreader-{self.record['sha256'][:12]}-{landmarks}-1"
+        if roi_pipeline is None:
+            self.roi_pipeline, self.roi_source = roi_pipeline_for(path, self.model.config.act, card)
+        else:  # an explicit choice; the version names it, so its numbers get their own column
+            self.roi_pipeline, self.roi_source = roi_pipeline, "roi_pipeline option"
+        tag = f"lipreader-{self.record['sha256'][:12]}-{landmarks}-roi_{self.roi_pipeline}-2"
         self.outputs = (
             MetricInfo("lipread_top1", True, "no-reference", tag, "word read correctly (top-1)"),
             MetricInfo("lipread_top5", True, "no-reference", tag, "word among the critic's 5 best guesses"),
@@ -86,7 +136,12 @@ class LipReadingScorer:
         self._predictor = None
 
     def provenance(self) -> dict[str, Any]:
-        return {"lipreader": self.record, "landmarks": self.landmarks, "vocabulary_size": len(self.vocab)}
+        from talkbench.critics.mouth_roi import WINDOW
+
+        return {"lipreader": self.record, "landmarks": self.landmarks, "vocabulary_size": len(self.vocab),
+                "roi_pipeline": {"name": self.roi_pipeline, "decided_by": self.roi_source,
+                                 "official": ROI_OFFICIAL_SCRIPT[self.roi_pipeline],
+                                 "min_frames": WINDOW}}
 
     def _landmarks(self, item: ScoreInput) -> np.ndarray:
         if self.landmarks == "reference" and item.reference_landmarks is not None:
@@ -106,7 +161,7 @@ class LipReadingScorer:
         from talkbench.critics.mouth_roi import mouth_rois, to_model_input
 
         try:
-            rois = mouth_rois(item.generated, self._landmarks(item), item.sample_id)
+            rois = mouth_rois(item.generated, self._landmarks(item), item.sample_id, pipeline=self.roi_pipeline)
         except TalkbenchError as exc:
             raise MetricError(exc.reason, item.sample_id) from exc
         x = torch.from_numpy(to_model_input(rois))[None].to(self.device)
