@@ -15,8 +15,12 @@ generated frames share the ground truth's geometry, and landmarks detected on a 
 would move the ROI with the error being measured. ``landmarks="detect"`` detects dlib landmarks on the
 generated frames instead (also the fallback when no reference landmarks are given).
 
-NaN with a reason (a :class:`MetricError`, recorded by the runner) when the sample has no word label (sentence datasets) or its word is
-outside the critic's vocabulary (a critic trained on a word subset never counts those as errors).
+Mouth ROIs: each critic is bound to the mouth-ROI pipeline it was trained/evaluated with
+(:func:`roi_pipeline_for`: card, official file name, activation); provenance and metric version name it.
+
+NaN with a reason (a :class:`MetricError`, recorded by the runner) when the sample has no word label
+(sentence datasets), its word is outside the critic's vocabulary (a critic trained on a word subset never
+counts those as errors), or the clip is shorter than the pipelines' 12 frames.
 """
 
 from __future__ import annotations
