@@ -250,3 +250,32 @@ def test_runner_records_short_clip_per_item(small_official, clips):
     rows = _score_rows({"lipread": scorer}, short, "gt", "lrw", short.sample_id)
     assert {r.metric for r in rows} == {"lipread_top1", "lipread_top5"}
     assert all(math.isnan(r.value) and "clip has 11 frames" in r.error for r in rows)
+
+
+def test_cli_run_on_lrw_layout_records_pipeline_and_short_clip(lrw_root, tmp_path, monkeypatch):
+    """`talkbench run` on the LRW-layout folder with an official-named Swish file found in
+    $TALKBENCH_WEIGHTS: run.json names the pipeline; the 11-frame clip is a per-item error row."""
+    from talkbench.cli import cli
+    from talkbench.store import ResultStore
+
+    torch.manual_seed(0)
+    weights = tmp_path / "weights"
+    weights.mkdir()
+    sd = LipReader(LipReaderConfig(width=0.125)).state_dict()
+    torch.save({"model_state_dict": sd}, weights / "lrw_resnet18_mstcn_video.pth")
+    monkeypatch.setenv("TALKBENCH_WEIGHTS", str(weights))
+    run_dir = tmp_path / "run"
+    res = CliRunner().invoke(cli, ["run", "--methods", "static", "--dataset", "lrw", "--root", str(lrw_root.parent),
+                                   "--metrics", "lipread", "--device", "cpu", "--run-dir", str(run_dir),
+                                   "--no-report", "--no-gen-cache"])
+    assert res.exit_code == 1, res.output  # the short clip's rows are failures
+    record = json.loads((run_dir / "run.json").read_text())
+    assert record["critics"]["lipread"]["roi_pipeline"]["name"] == "preprocessing"
+    assert all(m["version"].endswith("-roi_preprocessing-2") for m in record["metrics"]["lipread"])
+    store = ResultStore(run_dir / "results.sqlite")
+    rows = list(store.rows())
+    store.close()
+    short = [r for r in rows if r.sample_id == "ABOUT/test/ABOUT_00003"]
+    assert len(short) == 4 and all("clip has 11 frames" in r.error for r in short)  # gt and static
+    ok = [r for r in rows if r.sample_id != "ABOUT/test/ABOUT_00003"]
+    assert len(ok) == 8 and all(r.error is None and r.value in (0.0, 1.0) for r in ok)
