@@ -16,8 +16,9 @@ from click.testing import CliRunner
 
 from talkbench.critics.lipreader import LipReader, LipReaderConfig, load_lipreader
 from talkbench.critics.mouth_roi import ClipTooShortError, mouth_rois, smoothed_landmarks, to_model_input
+from talkbench.critics.vocabulary import lrw_vocabulary
 from talkbench.metrics.base import ScoreInput
-from talkbench.metrics.lipread import LipReadingScorer, lrw_vocabulary, roi_pipeline_for
+from talkbench.metrics.lipread import LipReadingScorer, roi_pipeline_for
 from tests.lipread_real_clips import CLIPS, frames_digest, lrw_frames, seeded_state_dict
 
 FIX = Path(__file__).resolve().parent / "fixtures" / "lipread_golden"
@@ -238,7 +239,7 @@ def test_cli_score_names_the_pipeline_and_records_short_clips(small_official, lr
 
 
 def test_runner_records_short_clip_per_item(small_official, clips):
-    from talkbench.runner import _score_rows
+    from talkbench.runner import score_rows
 
     act, weights = small_official
     scorer = LipReadingScorer(weights=weights)
@@ -247,7 +248,7 @@ def test_runner_records_short_clip_per_item(small_official, clips):
     short = ScoreInput(sample_id="ABOUT/test/ABOUT_00003", generated=clips[clip][:11],
                        audio=np.zeros(11 * 640, np.float32), word="ABOUT",
                        reference_landmarks=GOLDEN[f"{clip}/landmarks"][:11])
-    rows = _score_rows({"lipread": scorer}, short, "gt", "lrw", short.sample_id)
+    rows = score_rows({"lipread": scorer}, short, "gt", "lrw", short.sample_id)
     assert {r.metric for r in rows} == {"lipread_top1", "lipread_top5"}
     assert all(math.isnan(r.value) and "clip has 11 frames" in r.error for r in rows)
 
