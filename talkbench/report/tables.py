@@ -65,8 +65,10 @@ def header(metric: str) -> str:
     return f"{LABELS.get(metric, metric)} {arrow}"
 
 
-def to_markdown(metrics: list[str], rows: list[dict]) -> str:
-    lines = ["| Method | " + " | ".join(header(m) for m in metrics) + " |",
+def to_markdown(metrics: list[str], rows: list[dict], headers: dict[str, str] | None = None) -> str:
+    """``headers``: column titles other than :func:`header`'s (e.g. the user study's criteria)."""
+    title = (headers or {}).get
+    lines = ["| Method | " + " | ".join(title(m) or header(m) for m in metrics) + " |",
              "|---|" + "---|" * len(metrics)]
     for r in rows:
         cells = [f"**{r['cells'][m]['text']}**" if r["cells"][m]["best"] else r["cells"][m]["text"] for m in metrics]
@@ -74,12 +76,12 @@ def to_markdown(metrics: list[str], rows: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def to_latex(metrics: list[str], rows: list[dict]) -> str:
+def to_latex(metrics: list[str], rows: list[dict], headers: dict[str, str] | None = None) -> str:
     def esc(s: str) -> str:
         return s.replace("_", r"\_").replace("±", r"$\pm$").replace("∞", r"$\infty$").replace("↑", r"$\uparrow$").replace("↓", r"$\downarrow$")
 
     lines = [r"\begin{tabular}{l" + "c" * len(metrics) + "}", r"\toprule",
-             "Method & " + " & ".join(esc(header(m)) for m in metrics) + r" \\", r"\midrule"]
+             "Method & " + " & ".join(esc((headers or {}).get(m) or header(m)) for m in metrics) + r" \\", r"\midrule"]
     for r in rows:
         cells = [(r"\textbf{" + esc(r["cells"][m]["text"]) + "}") if r["cells"][m]["best"] else esc(r["cells"][m]["text"])
                  for m in metrics]
