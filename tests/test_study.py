@@ -594,3 +594,45 @@ def test_scripted_participant_in_headless_chromium(runs: tuple[Path, Path], tmp_
     for m, (v, ls, r) in want.items():
         label = "Ground Truth" if m == "gt" else m
         assert f"| {label} | " + f"{v:.3f} ± 0.000 | {ls:.3f} ± 0.000 | {r:.3f} ± 0.000" in md.replace("**", "")
+
+
+def test_serve_command_binds_localhost_by_default(study_dir: Path) -> None:
+    import os
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    from talkbench.study.server import is_loopback
+
+    assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("localhost")
+    assert not is_loopback("0.0.0.0") and not is_loopback("192.168.1.5")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    proc = subprocess.Popen([sys.executable, "-m", "talkbench.cli", "study", "serve", str(study_dir), "--port", str(port)],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    try:
+        first = proc.stdout.readline()
+        assert first.strip() == f"participants: http://127.0.0.1:{port}/", first
+        token = (study_dir / "admin-token").read_text().strip()
+        assert proc.stdout.readline().strip() == f"admin:        http://127.0.0.1:{port}/admin?token={token}"
+        for _ in range(100):
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as r:
+                    assert r.status == 200 and "<h1>Talking-face video study</h1>" in r.read().decode()
+                break
+            except OSError:
+                time.sleep(0.1)
+        else:
+            pytest.fail("the server did not answer")
+        # Listening on loopback only: the port is not open on the machine's other addresses.
+        if Path("/proc/net/tcp").exists():  # Linux: local address of the listening socket (state 0A)
+            rows = [line.split() for line in Path("/proc/net/tcp").read_text().splitlines()[1:]]
+            listening = [r[1] for r in rows if r[3] == "0A" and int(r[1].split(":")[1], 16) == port]
+            assert listening == [f"0100007F:{port:04X}"], listening
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
