@@ -2,8 +2,8 @@
 same per dataset, Krippendorff's alpha, and who was excluded by the attention checks and why.
 
 MOS confidence interval: the mean of all included ratings of a method on a criterion ± the half-width
-of the 95% Student-t interval, ``t_{0.975, n-1} * sd / sqrt(n)`` (ITU-T P.1401's MOS interval, the
-convention Table 2 follows). Exclusion: a participant whose answers differ from the instructed one on
+of the 95% Student-t interval, ``t_{0.975, n-1} * sd / sqrt(n)``, the interval usual for MOS (e.g.
+ITU-T P.1401) and, by its size, the one Table 2 reports; like Table 2 it treats ratings as independent. Exclusion: a participant whose answers differ from the instructed one on
 more than ``max_attention_failures`` attention checks (any criterion off counts the check as failed)
 is left out entirely; with ``complete_only`` so is everyone who has not rated every video.
 """
@@ -120,13 +120,14 @@ def _table(study: Study, videos: pd.DataFrame) -> list[dict]:
     """Rows for the table exporters: method x criterion cells, best real method (not gt) in bold."""
     cells = {m: {c.key: mos(videos.loc[videos["method"] == m, c.key].to_numpy(np.float64)) for c in CRITERIA}
              for m in study.methods}
-    best = {}
+    best: dict[str, set[str]] = {}
     for c in CRITERIA:
-        scored = [(cells[m][c.key].mean, m) for m in study.methods if m != "gt" and cells[m][c.key].n]
-        if scored:
-            best[c.key] = max(scored)[1]
+        scored = {m: cells[m][c.key].mean for m in study.methods if m != "gt" and cells[m][c.key].n}
+        if scored:  # ties: all of them
+            best[c.key] = {m for m, v in scored.items() if v == max(scored.values())}
     return [{"method": LABELS.get(m, m), "key": m,
-             "cells": {c.key: {"text": cells[m][c.key].text, "best": best.get(c.key) == m, **asdict(cells[m][c.key])}
+             "cells": {c.key: {"text": cells[m][c.key].text, "best": m in best.get(c.key, ()),
+                               **asdict(cells[m][c.key])}
                        for c in CRITERIA}} for m in study.methods]
 
 
