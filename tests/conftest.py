@@ -64,3 +64,17 @@ def talking_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("clips") / "talking.mp4"
     write_video(path, talking_frames(25), tone(1.0), fps=25)
     return path
+
+
+@pytest.fixture(autouse=True)
+def _restore_registries():
+    """Tests that register methods, metrics or datasets leave the registries as they found them."""
+    from talkbench.datasets import DATASETS
+    from talkbench.methods import METHODS
+    from talkbench.metrics import METRICS
+
+    saved = [(r, dict(r._entries)) for r in (METHODS, METRICS, DATASETS)]
+    yield
+    for reg, entries in saved:
+        reg._entries.clear()
+        reg._entries.update(entries)

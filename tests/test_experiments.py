@@ -15,8 +15,8 @@ import torch
 import yaml
 from click.testing import CliRunner
 
+from talkbench.conditions import context_specs, parse_ks, with_condition_columns
 from talkbench.errors import ConfigError
-from talkbench.experiments.conditions import context_specs, parse_ks, with_condition_columns
 from talkbench.gencache import GenCache
 from talkbench.methods import METHODS
 from talkbench.methods.base import Method
@@ -178,7 +178,7 @@ def test_mask_sweep_span_lmd_by_hand_and_paired(corpus: Path, tiny_cals: Path, t
     assert 'id="paired"' in html and "lmd_span" in html and "cals@mask=7" in html
     md = (tmp_path / "mask" / "report" / "experiment.md").read_text()
     assert "Paired differences" in md and "| lmd_span | cals@mask=7 | static@mask=7 | 2 |" in md
-    assert "| Method | lmd_span ↓ | lmd_outside ↓ |" in md  # direction from the run record's metric infos
+    assert "| Method | LMD in span ↓ | LMD outside ↓ |" in md  # label and direction from the stored metric infos
 
 
 def test_ablation_configs_differ_exactly_in_the_flags() -> None:

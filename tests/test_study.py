@@ -21,7 +21,7 @@ from scipy import stats
 from talkbench.cli import cli
 from talkbench.errors import ConfigError
 from talkbench.io.video import write_video
-from talkbench.runner import _safe_name
+from talkbench.results import safe_name
 from talkbench.store import ResultStore, Row
 from talkbench.study import (
     CRITERIA,
@@ -54,7 +54,7 @@ def make_run(run_dir: Path, dataset: str, n: int = 3, methods: tuple[str, ...] =
                 continue
             frames = np.full((6, 32, 32, 3), 60 * j, np.uint8)
             frames[:, :, :16] = 40 * i
-            write_video(run_dir / "media" / m / f"{_safe_name(sid)}.mp4", frames, audio)
+            write_video(run_dir / "media" / m / f"{safe_name(sid)}.mp4", frames, audio)
             store.commit_sample(m, dataset, sid, [Row(m, dataset, sid, "psnr", 30.0 - j)])
     store.close()
 
@@ -449,7 +449,7 @@ def test_report_mos_agreement_and_exclusion(study_dir: Path) -> None:
             text = f"{x.mean():.3f} ± {half:.3f}"
             row = next(line for line in md.splitlines() if line.startswith(f"| {'Ground Truth' if m == 'gt' else m} |"))
             assert text in row, (m, key, text, row)
-    assert md.splitlines()[0] == "| Method | Visual Quality | Lip-Sync Quality | Realness |"
+    assert md.splitlines()[0] == "| Method | Visual Quality ↑ | Lip-Sync Quality ↑ | Realness ↑ |"
     assert "**synth-hdtf**" in md and "**synth-lrs2**" in md and "Krippendorff's alpha" in md
     assert "| wav2lip | **" in md  # best generated method in bold (gt is the reference)
     html = (study_dir / "report" / "index.html").read_text()

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import click
 
-from talkbench._cli.command_line import command_line
-
 
 def _csv(value: str) -> tuple[str, ...]:
     return tuple(x.strip() for x in value.split(",") if x.strip())
@@ -35,6 +33,7 @@ def create(runs: str, methods: str, per_dataset: int, out: str, participants: in
            max_attention_failures: int, require_watch: bool, seed: int, title: str) -> None:
     """Pick the same samples for every method from finished runs and write the study."""
     from talkbench.study.create import StudyConfig, create_study, study_summary
+    from talkbench.training import command_line
 
     config = StudyConfig(runs=_csv(runs), methods=_csv(methods), per_dataset=per_dataset, participants=participants,
                          attention_checks=attention_checks, max_attention_failures=max_attention_failures,

@@ -109,7 +109,7 @@ def evaluate(model: LipReader, items: list[Item], batch_size: int = 16) -> dict[
 
 def vocabulary(n: int | None) -> list[str]:
     """The first ``n`` words of LRW's sorted list (all 500 for None)."""
-    from talkbench.metrics.lipread import lrw_vocabulary
+    from talkbench.critics.vocabulary import lrw_vocabulary
 
     words = lrw_vocabulary()
     if n is not None and not 1 <= n <= len(words):

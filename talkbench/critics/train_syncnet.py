@@ -20,11 +20,10 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from talkbench.critics.sync_eval import lse, mfcc_windows, to_syncnet_frames
 from talkbench.critics.syncnet import SyncNetS
 from talkbench.datasets.clips import ClipsConfig, spaced_starts
 from talkbench.errors import ConfigError, TalkbenchError
-from talkbench.metrics.functional.sync import lse, mfcc_windows
-from talkbench.metrics.sync import to_syncnet_frames
 
 
 @dataclass(frozen=True)

@@ -17,8 +17,7 @@ import numpy as np
 
 from talkbench.cache import save_json_atomic, sha256_file
 from talkbench.errors import ConfigError, MediaError
-from talkbench.report.html import load_run
-from talkbench.runner import _safe_name
+from talkbench.results import load_run
 from talkbench.study.definition import CRITERIA, FORMAT, SCALE, VERSION, load_study
 
 STAGE_ERRORS = ("__sample__", "__generate__")  # rows that mean "no video was made"
@@ -39,7 +38,8 @@ class StudyConfig:
 
 def _candidates(run_dir: Path, methods: tuple[str, ...]) -> tuple[str, dict, list[tuple[str, dict[str, Path]]]]:
     """(dataset, run record, [(sample_id, {method: video})]) for samples with a video of every method."""
-    record, df = load_run(run_dir)
+    run = load_run(run_dir)
+    record, df = run.record, run.frame
     dataset = (record.get("config") or {}).get("dataset")
     if not dataset:
         datasets = sorted(set(df["dataset"]))
@@ -54,7 +54,7 @@ def _candidates(run_dir: Path, methods: tuple[str, ...]) -> tuple[str, dict, lis
     failed = set(map(tuple, df[df["metric"].isin(STAGE_ERRORS)][["method", "sample_id"]].to_numpy()))
     out = []
     for sid in dict.fromkeys(df["sample_id"]):
-        files = {m: run_dir / "media" / m / f"{_safe_name(sid)}.mp4" for m in methods}
+        files = {m: run.media(m, sid) for m in methods}
         if all((m, sid) not in failed and f.is_file() for m, f in files.items()):
             out.append((sid, files))
     return dataset, record, out

@@ -23,6 +23,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from scipy import stats
 
 from talkbench.errors import ConfigError
+from talkbench.metrics.base import MetricInfo
 from talkbench.report.tables import to_latex, to_markdown
 from talkbench.study.agreement import krippendorff_alpha
 from talkbench.study.definition import CRITERIA, Check, Study, load_study
@@ -157,7 +158,7 @@ def build_study_report(study_dir: str | Path, out: str | Path | None = None, com
     included_ids = {pid for pid, s in zip(people["id"], status) if s.included}
     videos = ratings[(ratings["kind"] == "video") & ratings["participant"].isin(included_ids)]
     keys = [c.key for c in CRITERIA]
-    headers = {c.key: c.label for c in CRITERIA}
+    headers = {c.key: MetricInfo(c.key, True, "no-reference", "1", c.question, "", c.label) for c in CRITERIA}
     overall = _table(study, videos)
     per_dataset = {d: _table(study, videos[videos["dataset"] == d]) for d in study.datasets}
     alpha = agreement(study, videos)
