@@ -441,14 +441,24 @@ def test_report_mos_agreement_and_exclusion(study_dir: Path) -> None:
     assert res.exit_code == 0, res.output
     # Independent expectation: participants 1 and 2 (3 failed its checks), mean and t interval by hand.
     md = (study_dir / "report" / "table.md").read_text()
-    for m in METHODS:
-        vals = [v for p in (0, 1) for item, v in given[p] if getattr(study.by_token[item], "method", None) == m]
-        for k, key in enumerate(KEYS):
-            x = np.array([v[k] for v in vals], float)
-            half = stats.t.ppf(0.975, len(x) - 1) * x.std(ddof=1) / math.sqrt(len(x))
-            text = f"{x.mean():.3f} ± {half:.3f}"
-            row = next(line for line in md.splitlines() if line.startswith(f"| {'Ground Truth' if m == 'gt' else m} |"))
-            assert text in row, (m, key, text, row)
+    parts = re.split(r"\n\*\*synth-\w+\*\*\n", md)
+    assert len(parts) == 3
+    sections = dict(zip(["all", "synth-hdtf", "synth-lrs2"], parts))
+
+    def dataset_of(entry) -> str:
+        return study.samples[entry.sample].dataset
+
+    for section, text_md in sections.items():
+        for m in METHODS:
+            vals = [v for p in (0, 1) for item, v in given[p] if getattr(study.by_token[item], "method", None) == m
+                    and section in ("all", dataset_of(study.by_token[item]))]
+            row = next(line for line in text_md.splitlines()
+                       if line.startswith(f"| {'Ground Truth' if m == 'gt' else m} |"))
+            for k, key in enumerate(KEYS):
+                x = np.array([v[k] for v in vals], float)
+                half = stats.t.ppf(0.975, len(x) - 1) * x.std(ddof=1) / math.sqrt(len(x))
+                text = f"{x.mean():.3f} ± {half:.3f}"
+                assert text in row, (section, m, key, text, row)
     assert md.splitlines()[0] == "| Method | Visual Quality ↑ | Lip-Sync Quality ↑ | Realness ↑ |"
     assert "**synth-hdtf**" in md and "**synth-lrs2**" in md and "Krippendorff's alpha" in md
     assert "| wav2lip | **" in md  # best generated method in bold (gt is the reference)
