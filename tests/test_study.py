@@ -144,7 +144,7 @@ def test_williams_square_is_balanced() -> None:
 
 
 def test_participant_orders_are_complete_seeded_and_counterbalanced() -> None:
-    n_samples, k, checks = 6, 4, 2
+    n_samples, k, checks = 9, 4, 2
     rows = len(williams_square(k))
     orders = [participant_order(n_samples, k, checks, p, seed=5) for p in range(rows)]
     for o in orders:
@@ -158,6 +158,11 @@ def test_participant_orders_are_complete_seeded_and_counterbalanced() -> None:
         for pos in range(k):
             methods = [[b for kind, _, b in o if kind == "video"][r * k + pos] for o in orders]
             assert sorted(methods) == list(range(k))
+    for o in orders:  # the k showings of a sample are spread out: at least n // k rounds apart
+        rounds = {}
+        for i, (s, _) in enumerate([(a, b) for kind, a, b in o if kind == "video"]):
+            rounds.setdefault(s, []).append(i // k)
+        assert all(min(np.diff(sorted(r))) >= n_samples // k for r in rounds.values())
     assert participant_order(n_samples, k, checks, 1, seed=5) == orders[1]
     assert participant_order(n_samples, k, checks, 1, seed=6) != orders[1]
     assert orders[0] != orders[1]

@@ -5,8 +5,10 @@ The sequence is cut into rounds of one video per method, each round showing diff
 (when there are at least as many samples as methods). Within a round the methods come in the order of
 one row of a Williams balanced Latin square; participant ``p`` uses row ``p + r`` in round ``r``. So over
 any block of ``len(square)`` consecutive participants, every method takes every within-round position
-equally often in every round, and (Williams) every method follows every other method equally often.
-Which sample a method shows in which round is a seeded per-participant permutation.
+equally often in every round, and (Williams) within a round every method follows every other method
+equally often. Which sample a method shows in which round comes from a seeded per-participant
+permutation of the samples; method ``m`` takes sample ``r + m * (n // k)`` of it in round ``r``, so the
+``k`` showings of one sample are spread about ``n / k`` rounds apart rather than bunched together.
 """
 
 from __future__ import annotations
@@ -45,10 +47,11 @@ def participant_order(n_samples: int, n_methods: int, n_checks: int, participant
     rng = np.random.default_rng([seed, participant])
     samples = rng.permutation(n_samples)
     square = williams_square(n_methods)
+    stride = max(1, n_samples // n_methods)
     order: list[tuple[str, int, int]] = []
     for r in range(n_samples):
         row = square[(participant + r) % len(square)]
-        order += [("video", int(samples[(r + m) % n_samples]), m) for m in row]
+        order += [("video", int(samples[(r + m * stride) % n_samples]), m) for m in row]
     # Attention checks: one in each of n_checks equal stretches of the sequence, at a seeded place.
     total = len(order)
     places = []
