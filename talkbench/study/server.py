@@ -142,7 +142,8 @@ def make_app(study_dir: str | Path, token: str | None = None, proxy: bool = Fals
     def page() -> str:
         return render_template("participant.html.j2", title=study.title, criteria=CRITERIA,
                                scale=range(SCALE[0], SCALE[1] + 1), scale_labels=SCALE_LABELS,
-                               n_videos=len(study.videos) + len(study.checks), require_watch=study.require_watch)
+                               n_videos=len(study.videos) + len(study.checks), n_checks=len(study.checks),
+                               require_watch=study.require_watch)
 
     @app.get("/<name>")
     def asset(name: str) -> Response:
