@@ -332,7 +332,7 @@ def test_replayed_and_forged_submissions(study_dir: Path) -> None:
 
 
 def _serve(study_dir: Path, wrap=None):
-    """A real waitress server on a free port in a thread; returns (base_url, server, app)."""
+    """A real waitress server on a free port in a thread; returns (base_url, stop)."""
     from waitress import create_server
 
     from talkbench.study.server import make_app
@@ -341,8 +341,24 @@ def _serve(study_dir: Path, wrap=None):
     if wrap is not None:
         app.wsgi_app = wrap(app.wsgi_app)
     server = create_server(app, host="127.0.0.1", port=0, threads=8)
-    threading.Thread(target=server.run, daemon=True).start()
-    return f"http://127.0.0.1:{server.effective_port}", server, app
+    stopping = threading.Event()
+
+    def run() -> None:
+        try:
+            server.run()
+        except (OSError, ValueError):  # the loop's sockets closed under it by stop()
+            if not stopping.is_set():
+                raise
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+
+    def stop() -> None:
+        stopping.set()
+        server.close()
+        thread.join(timeout=10)
+
+    return f"http://127.0.0.1:{server.effective_port}", stop
 
 
 def _http(url: str, body: dict | None = None, cookie: str | None = None) -> tuple[int, dict, str | None]:
@@ -359,7 +375,7 @@ def _http(url: str, body: dict | None = None, cookie: str | None = None) -> tupl
 
 
 def test_concurrent_submissions_store_exactly_once(study_dir: Path) -> None:
-    base, server, _ = _serve(study_dir)
+    base, stop = _serve(study_dir)
     try:
         # Two sessions of one participant (same cookie) racing on the same video: one wins, nothing twice.
         status, _, set_cookie = _http(base + "/api/consent", {"consent": True})
@@ -382,7 +398,7 @@ def test_concurrent_submissions_store_exactly_once(study_dir: Path) -> None:
         assert sorted(p for p, _ in results) == list(range(2, 10)) and {c for _, c in results} == {200}
         assert _rows(study_dir) == 9
     finally:
-        server.close()
+        stop()
 
 
 def test_admin_page_needs_the_token(study_dir: Path) -> None:
@@ -549,7 +565,7 @@ def test_scripted_participant_in_headless_chromium(runs: tuple[Path, Path], tmp_
         return recorder[0]
 
     driver = _chrome()
-    base, server, _ = _serve(study_dir, wrap)
+    base, stop = _serve(study_dir, wrap)
     study = load_study(study_dir)
     want = {"gt": (5, 4, 5), "static": (1, 2, 1), "wav2lip": (3, 4, 2)}
     try:
@@ -591,7 +607,7 @@ def test_scripted_participant_in_headless_chromium(runs: tuple[Path, Path], tmp_
                                       "r => [...r.cells].map(c => c.textContent.trim()));")
     finally:
         driver.quit()
-        server.close()
+        stop()
     assert not [e for e in logs if e["level"] == "SEVERE"], logs
     assert _rows(study_dir) == 7
     # Nothing the browser received names a method: not the URLs, headers, page, script, JSON, or videos.
