@@ -29,7 +29,7 @@ from talkbench.errors import ConfigError, TalkbenchError
 from talkbench.gencache import GenCache
 from talkbench.results import media_path
 from talkbench.store import ResultStore, Row
-from talkbench.types import PROTOCOL_FPS, PROTOCOL_SR, GenRequest, GenResult, lower_half_masked
+from talkbench.types import PROTOCOL_FPS, PROTOCOL_SIZE, PROTOCOL_SR, GenRequest, GenResult, lower_half_masked
 
 log = logging.getLogger(__name__)
 DEFAULT_METRICS = ("psnr", "ssim", "lmd", "lse", "lipread")
@@ -48,7 +48,7 @@ class RunConfig:
     weights: tuple[tuple[str, str], ...] = ()
     limit: int | None = None
     device: str = "auto"
-    size: int = 128
+    size: int = PROTOCOL_SIZE
     crop: str = "auto"
     include_gt: bool = True
     seed: int = 0

@@ -78,3 +78,16 @@ def _restore_registries():
     for reg, entries in saved:
         reg._entries.clear()
         reg._entries.update(entries)
+
+
+def tiny_cals_config(**sections: dict) -> dict:
+    """The one tiny CALS config the tests train and run (seconds per stage on a CPU); ``sections``
+    update its ``model`` / ``loss`` / ``train`` entries."""
+    cfg = {"model": {"img_size": 32, "unit_dim": 16, "d_model": 32, "layers": 1, "heads": 2, "ff": 64, "unet_base": 8,
+                     "sync_width": 0.1, "dropout": 0.0},
+           "loss": {"sync_after_steps": 1, "segments": 2},
+           "train": {"window": 10, "batch_size": 2, "sync_steps": 2, "a2l_steps": 2, "e2e_steps": 2, "log_every": 1,
+                     "ckpt_every": 2}}
+    for name, values in sections.items():
+        cfg[name].update(values)
+    return cfg

@@ -21,12 +21,9 @@ from talkbench.gencache import GenCache
 from talkbench.methods import METHODS
 from talkbench.methods.base import Method
 from talkbench.types import GenResult, MethodCard
+from tests.conftest import tiny_cals_config
 
-TINY = {"model": {"img_size": 32, "unit_dim": 16, "d_model": 32, "layers": 1, "heads": 2, "ff": 64, "unet_base": 8,
-                  "sync_width": 0.1, "dropout": 0.0},
-        "loss": {"sync_after_steps": 1, "segments": 2},
-        "train": {"window": 10, "batch_size": 2, "sync_steps": 2, "a2l_steps": 2, "e2e_steps": 2, "log_every": 1,
-                  "ckpt_every": 2}}
+TINY = tiny_cals_config()
 
 
 class _NoContext(Method):

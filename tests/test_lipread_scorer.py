@@ -75,9 +75,9 @@ def test_undefined_samples_raise_with_reason(critic):
 
 
 def test_runner_records_nan_and_reason(critic):
-    from talkbench.runner import _score_rows
+    from talkbench.runner import score_rows
 
-    rows = _score_rows({"lipread": LipReadingScorer(weights=critic)}, _item("ZEBRA"), "m", "d", "s")
+    rows = score_rows({"lipread": LipReadingScorer(weights=critic)}, _item("ZEBRA"), "m", "d", "s")
     assert {r.metric for r in rows} == {"lipread_top1", "lipread_top5"}
     assert all(math.isnan(r.value) and "vocabulary" in r.error for r in rows)
 

@@ -23,6 +23,7 @@ import torch
 
 from talkbench.errors import MetricError
 from talkbench.io.audio import mfcc
+from talkbench.types import PROTOCOL_SAMPLES_PER_FRAME, PROTOCOL_SR
 
 FULL_VIEW = (0.0, 0.0, 1.0, 1.0)
 
@@ -48,7 +49,7 @@ class LSEResult:
 
 
 def num_frames_scored(num_frames: int, audio_samples: int, quirks: bool = True) -> int:
-    min_len = min(num_frames, audio_samples // 640)
+    min_len = min(num_frames, audio_samples // PROTOCOL_SAMPLES_PER_FRAME)
     return max(0, min_len - (5 if quirks else 4))
 
 
@@ -57,7 +58,7 @@ def mfcc_windows(audio_16k: np.ndarray, windows: int) -> torch.Tensor:
     x = np.asarray(audio_16k, np.float64)
     if np.abs(x).max(initial=0) <= 1.0:
         x = x * 32768.0  # float audio in [-1, 1] -> the int16 scale syncnet_python feeds
-    cc = torch.from_numpy(mfcc(x, 16000).T.astype(np.float32))  # (13, M)
+    cc = torch.from_numpy(mfcc(x, PROTOCOL_SR).T.astype(np.float32))  # (13, M)
     need = 4 * (windows - 1) + 20
     if cc.shape[1] < need:
         cc = torch.nn.functional.pad(cc, (0, need - cc.shape[1]))
@@ -97,7 +98,7 @@ def lse(model, frames_bgr224: np.ndarray, audio_16k: np.ndarray, vshift: int = 1
     n = num_frames_scored(len(frames_bgr224), len(audio_16k), quirks)
     if n < 1:
         raise MetricError(f"clip too short for one 5-frame SyncNet window ({len(frames_bgr224)} frames, "
-                          f"{len(audio_16k) / 16000:.2f} s audio)")
+                          f"{len(audio_16k) / PROTOCOL_SR:.2f} s audio)")
     if np.abs(audio_16k).max(initial=0) == 0:
         raise MetricError("silent audio: LSE is undefined")
     model = model.to(device).eval()

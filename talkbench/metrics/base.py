@@ -14,6 +14,8 @@ from typing import Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
 
+from talkbench.types import PROTOCOL_SR
+
 
 @dataclass(frozen=True)
 class MetricInfo:
@@ -53,7 +55,7 @@ class ScoreInput:
     audio: np.ndarray
     reference: np.ndarray | None = None
     fps: float = 25.0
-    sample_rate: int = 16000
+    sample_rate: int = PROTOCOL_SR
     word: str | None = None
     reference_landmarks: np.ndarray | None = None
     meta: Mapping[str, Any] = field(default_factory=dict)

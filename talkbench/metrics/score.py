@@ -10,7 +10,7 @@ from talkbench.errors import ConfigError, MetricError, TalkbenchError
 from talkbench.metrics import build_scorers
 from talkbench.metrics.base import ScoreInput, missing_inputs
 from talkbench.metrics.pairing import pair_frames
-from talkbench.types import Sample
+from talkbench.types import PROTOCOL_SIZE, Sample
 
 DEFAULT_METRICS = ("psnr", "ssim", "lmd")
 
@@ -26,7 +26,7 @@ def score_video(
     reference: str | Path | None = None,
     metrics: list[str] | tuple[str, ...] = DEFAULT_METRICS,
     crop: str = "auto",
-    size: int = 128,
+    size: int = PROTOCOL_SIZE,
     device: str = "cpu",
     options: dict[str, dict[str, Any]] | None = None,
     word: str | None = None,

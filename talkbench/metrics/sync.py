@@ -20,6 +20,7 @@ from typing import Any
 from talkbench.critics.sync_eval import FULL_VIEW, lse, to_syncnet_frames
 from talkbench.errors import MetricError
 from talkbench.metrics.base import MetricInfo, ScoreInput
+from talkbench.types import PROTOCOL_SR
 
 
 def default_syncnet_weights() -> Path | None:
@@ -64,7 +65,7 @@ class LSEScorer:
 
     def score(self, item: ScoreInput) -> dict[str, float]:
         frames = to_syncnet_frames(item.generated, self.view)
-        if item.sample_rate != 16000:
+        if item.sample_rate != PROTOCOL_SR:
             raise MetricError(f"LSE needs 16 kHz audio, got {item.sample_rate}")
         r = lse(self.model, frames, item.audio, self.vshift, self.quirks, self.device)
         suffix = "" if self.quirks else "_valid"
