@@ -576,6 +576,11 @@ def test_scripted_participant_in_headless_chromium(runs: tuple[Path, Path], tmp_
         assert not start.is_enabled()
         driver.find_element(By.ID, "agree").click()
         start.click()
+        def rate_here(values: tuple[int, ...]) -> None:
+            for key, v in zip(KEYS, values):
+                driver.find_element(By.ID, f"r-{key}-{v}").click()
+            driver.find_element(By.ID, "submit").click()
+
         total = 7
         for i in range(total):
             wait.until(lambda d, i=i: d.find_element(By.ID, "position").text == f"Video {i + 1} of {total}")
@@ -591,9 +596,17 @@ def test_scripted_participant_in_headless_chromium(runs: tuple[Path, Path], tmp_
             values = (int(re.search(r"answer (\d)", check.text).group(1)),) * 3 if check.is_displayed() \
                 else want[entry.method]
             assert check.is_displayed() == (not hasattr(entry, "method"))
-            for key, v in zip(KEYS, values):
-                driver.find_element(By.ID, f"r-{key}-{v}").click()
-            driver.find_element(By.ID, "submit").click()
+            if i == 4:  # a second tab of the same participant rates this video first; this tab's submission
+                first = driver.current_window_handle  # then finds it stored (409) and moves on likewise
+                driver.switch_to.new_window("tab")
+                driver.get(base + "/")
+                wait.until(lambda d, i=i: d.find_element(By.ID, "position").text == f"Video {i + 1} of {total}")
+                wait.until(lambda d: d.find_element(By.ID, "submit").is_enabled())
+                rate_here(values)
+                wait.until(lambda d, i=i: d.find_element(By.ID, "position").text == f"Video {i + 2} of {total}")
+                driver.close()
+                driver.switch_to.window(first)
+            rate_here(values)
             if i == 2:  # half-way: reload; the study resumes at the next video, nothing lost
                 wait.until(lambda d: d.find_element(By.ID, "position").text == "Video 4 of 7")
                 driver.refresh()
@@ -608,7 +621,11 @@ def test_scripted_participant_in_headless_chromium(runs: tuple[Path, Path], tmp_
     finally:
         driver.quit()
         stop()
-    assert not [e for e in logs if e["level"] == "SEVERE"], logs
+    # No script errors; the one failed request is the second tab's refused duplicate.
+    severe = [e["message"] for e in logs if e["level"] == "SEVERE"]
+    assert all("/api/rate" in m and "409" in m for m in severe), severe
+    rated = [box[0][0] for url, box, _ in recorder[0].seen if url.startswith("/api/rate")]
+    assert sorted(rated) == ["200 OK"] * 7 + ["409 CONFLICT"], rated
     assert _rows(study_dir) == 7
     # Nothing the browser received names a method: not the URLs, headers, page, script, JSON, or videos.
     names = re.compile(r"(?<![a-z0-9])(gt|static|wav2lip)(?![a-z0-9])", re.I)
