@@ -428,6 +428,12 @@ def test_deleted_videos_are_a_clear_error(study_dir: Path) -> None:
     (study_dir / "study.json").write_text("{not json")
     with pytest.raises(ConfigError, match="unreadable study definition"):
         load_study(study_dir)
+    (study_dir / "study.json").write_text('{"format": "something-else"}')
+    with pytest.raises(ConfigError, match="not a talkbench study definition"):
+        load_study(study_dir)
+    (study_dir / "study.json").unlink()
+    res = CliRunner().invoke(cli, ["study", "report", str(study_dir)])
+    assert isinstance(res.exception, ConfigError) and "not a study directory" in str(res.exception)
 
 
 # ----------------------------------------------------------------------------------------------- report
