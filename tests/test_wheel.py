@@ -35,6 +35,7 @@ def test_wheel_installs_and_runs_the_main_job_outside_the_checkout(tmp_path: Pat
     for n in SHIPPED:  # weights and their cards travel with the package
         assert f"talkbench/checkpoints/{n}.safetensors" in names and f"talkbench/checkpoints/{n}.json" in names
     assert "cals/configs/synth.yaml" in names and not any(n.startswith("tests/") for n in names)
+    assert "talkbench/study/templates/app.js" in names  # the user study's page travels too
 
     venv = tmp_path / "venv"
     _sh([sys.executable, "-m", "venv", str(venv)], cwd=tmp_path)
