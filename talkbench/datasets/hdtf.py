@@ -25,7 +25,6 @@ from talkbench.datasets.base import VIDEO_EXTS, Reader, sidecars
 from talkbench.errors import DatasetError
 from talkbench.types import Sample
 
-
 KINDS = ("crop_wh", "crop_ratio", "annotion_time", "resolution")
 GROUPED = re.compile(r"^(?P<group>[A-Z]+)_(?P<name>.+)_(?P<idx>\d+)$")
 
