@@ -24,6 +24,7 @@ _COMMANDS = {
     "train": "talkbench._cli.lazy:train",
     "sweep": "talkbench._cli.experiments:sweep",
     "ablate": "talkbench._cli.experiments:ablate",
+    "study": "talkbench._cli.study:study",
 }
 
 
