@@ -71,8 +71,14 @@ def similarity(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     points onto ``dst``, as a 3x3 matrix."""
     from skimage import transform as tf
 
-    t = tf.SimilarityTransform()
-    if not t.estimate(np.asarray(src, np.float64), np.asarray(dst, np.float64)):
+    src, dst = np.asarray(src, np.float64), np.asarray(dst, np.float64)
+    if hasattr(tf.SimilarityTransform, "from_estimate"):  # skimage >= 0.26
+        t = tf.SimilarityTransform.from_estimate(src, dst)
+        ok = bool(t)
+    else:
+        t = tf.SimilarityTransform()
+        ok = t.estimate(src, dst)
+    if not ok or not np.isfinite(t.params).all():
         raise FacePipelineError("degenerate landmarks: no similarity to the template")
     return np.asarray(t.params, np.float64)
 
