@@ -26,6 +26,7 @@ import numpy as np
 from talkbench.io.audio import mfcc as psf_mfcc
 
 PAD = 1920
+PAD_FRAC = 0.25
 CROP = 163
 SIZE = 128
 
@@ -83,10 +84,15 @@ def similarity(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     return np.asarray(t.params, np.float64)
 
 
-def align_reference(frame_rgb: np.ndarray, template: np.ndarray, template_close: np.ndarray) -> Aligned:
-    """The official example-image pipeline on one RGB frame (see the module docstring)."""
+def align_reference(frame_rgb: np.ndarray, template: np.ndarray, template_close: np.ndarray, pad: float = PAD_FRAC) -> Aligned:
+    """The official example-image pipeline on one RGB frame (see the module docstring). ``pad``: the frame is
+    first extended by this fraction of its side on every edge (edge pixels repeated): the protocol's crops
+    are tight around the face, and the official 0.64*h square was meant for whole frames."""
     from skimage import transform as tf
 
+    p = int(round(pad * frame_rgb.shape[0]))
+    if p:
+        frame_rgb = cv2.copyMakeBorder(np.ascontiguousarray(frame_rgb), p, p, p, p, cv2.BORDER_REPLICATE)
     bgr = np.ascontiguousarray(frame_rgb[..., ::-1])
     found = _dlib_landmarks(cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY), "first")
     if found is None:
@@ -113,7 +119,7 @@ def align_reference(frame_rgb: np.ndarray, template: np.ndarray, template_close:
     if again is None:
         raise FacePipelineError("dlib found no face in the aligned 128-px crop")
     # input frame -> 163 crop (scale about the square) -> template frame (inverse of m) -> minus 1 (the crop)
-    a = np.array([[scale, 0, -nx * scale], [0, scale, -ny * scale], [0, 0, 1]])
+    a = np.array([[scale, 0, (p - nx) * scale], [0, scale, (p - ny) * scale], [0, 0, 1]])
     b = np.linalg.inv(m) @ a
     b[:2, 2] -= 1.0
     return Aligned(np.ascontiguousarray(dst[..., ::-1]), again[0].astype(np.float64), b[:2],
