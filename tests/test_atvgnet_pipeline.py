@@ -11,7 +11,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from baselines.atvgnet.landmarks import fit_space, load_space
+from baselines.atvgnet.landmarks import fit_space, identity_normalised, load_space
 from baselines.atvgnet.preprocess import align_reference, mfcc_windows, paste_back, similarity
 from baselines.atvgnet.train import ATVGClips, ATVGTrainConfig, ATVGTrainer, at_batch, mouth_weights, vg_batch
 from talkbench.cli import cli
@@ -111,7 +111,7 @@ def _bank(n: int = 3, t: int = 24) -> ATVGClips:
         lm[:, 57, 1] += 4 * open_
         lm[:, 66, 1] += 3 * open_
         audio = np.concatenate([o * 0.2 * rng.standard_normal(640) for o in open_]).astype(np.float32)
-        clips.append((f"c{i}", np.repeat(ref[None], t, 0), lm.astype(np.float32), mfcc_windows(audio, t)))
+        clips.append((f"c{i}", np.repeat(ref[None], t, 0), identity_normalised(lm, pts + 1.0), mfcc_windows(audio, t)))
     return ATVGClips(clips, pts + 1.0)
 
 
@@ -132,7 +132,7 @@ def test_batches_and_recipe_pieces() -> None:
     assert w.sum() == 136 - 20 + 20 * 100 and w[97] == 100 and w[96] == 1 and w[135] == 100
     # the mouth moves along the basis' first component (it holds all the variance here)
     lm = np.concatenate([c[2] for c in bank.clips])
-    coefs = space.to_coefs(np.stack([space.normalise(p) for p in lm]))
+    coefs = space.to_coefs(space.points(lm))
     assert coefs[:, 0].std() > 10 * coefs[:, 1:].std()
 
 
@@ -156,7 +156,7 @@ def test_train_resume_export_and_generate(tmp_path: Path) -> None:
                    config={"at_width": CFG.at_width, "vg_width": CFG.vg_width, "n_blocks": 1, "basis": "m-basis.npz",
                            "exaggerate": False})
     net = load_atvgnet(tmp_path / "m.safetensors")
-    assert net.space.kind == "pixels" and not net.exaggerate
+    assert net.space.kind == "motion" and not net.exaggerate
     np.testing.assert_allclose(net.space.components, load_space(tmp_path / "run" / "basis.npz").components)
 
     m = METHODS.get("atvgnet")()
@@ -167,7 +167,7 @@ def test_train_resume_export_and_generate(tmp_path: Path) -> None:
     ok, bad = m.generate([GenRequest("ok", ref, lower_half_masked(frames), audio),
                           GenRequest("bad", np.zeros_like(ref), lower_half_masked(frames), audio)])
     assert ok.ok and ok.frames.shape == (10, 128, 128, 3) and ok.frames.dtype == np.uint8
-    assert ok.meta["landmark_space"] == "pixels"
+    assert ok.meta["landmark_space"] == "motion"
     assert not bad.ok and "no face" in bad.error
     assert m.weights_info()["basis"]["sha256"]
     (tmp_path / "m-basis.npz").unlink()

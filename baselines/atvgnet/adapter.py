@@ -104,7 +104,7 @@ class ATVGnetMethod(Method):
             for t in r.mask_frames:
                 audio[t * spf : (t + 1) * spf] = 0.0
         mfcc = torch.from_numpy(mfcc_windows(audio, r.num_frames, r.sample_rate))[None].to(dev)
-        ex_coefs = space.to_coefs(space.normalise(aligned.landmarks)).astype(np.float32)
+        ex_coefs = space.to_coefs(space.example(aligned.landmarks)).astype(np.float32)
         coefs = net.atnet(torch.from_numpy(ex_coefs)[None].to(dev), mfcc)[0].cpu().numpy()
         if net.exaggerate:
             coefs[:, 1:6] *= EXAGGERATION

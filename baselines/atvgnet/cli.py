@@ -81,10 +81,10 @@ def train_atvgnet(stage: str, dataset: str, root: str | None, split: str, val_sp
             data={"dataset": dataset, "split": split, "clips": len(trainer.train)}, seed=seed, metrics=metrics,
             steps=trainer.steps["atnet"] + trainer.steps["vgnet"],
             config={"at_width": at_width, "vg_width": vg_width, "n_blocks": cfg.n_blocks, "basis": basis.name,
-                    "exaggerate": False, "at_steps_done": trainer.steps["atnet"], "vg_steps_done": trainer.steps["vgnet"],
+                    "exaggerate": True, "at_steps_done": trainer.steps["atnet"], "vg_steps_done": trainer.steps["vgnet"],
                     **{k: v for k, v in cfg.__dict__.items() if k not in ("at_width", "vg_width", "n_blocks")}},
             note="ATVGnet trained on the synthetic corpus with talkbench's reimplementation of the released recipes; "
-                 "landmark basis fitted on the same clips (kind 'pixels')",
+                 "landmark basis fitted on the same clips (kind 'motion': identity normalised away, example landmark constant)",
             conv_gru="official quirk kept: Conv2dGRU(batch_first=False) fed (B, T, ...) recurs over the batch axis; "
                      "at inference (batch 1) every frame is one step from a zero state")
         click.echo(f"exported {export} + {basis.name} (sha256 {card['sha256'][:16]}...)")

@@ -9,9 +9,10 @@ Two kinds, both read from files beside the weights (never bundled):
   them by 5; for a single image ``normLmarks``' ``init_params`` are the image's own parameters, so the
   example landmark is ``mean_shape_norm`` minus the fixed "open mouth" offset whatever the face
   (:meth:`LandmarkSpace.example`); the image's landmarks only need to be found.
-- ``pixels`` (ours, fitted with ``talkbench train atvgnet --stage basis``): landmarks of the aligned
-  128-px crop as ``p / 128 - 0.5``, scale 1, a PCA of the training frames; the example landmark is the
-  reference's own landmarks. Stored as one ``.npz`` (no pickle).
+- ``motion`` (ours, fitted with ``talkbench train atvgnet --stage basis``): landmarks of the aligned
+  128-px crop as ``p / 128 - 0.5`` (scale 1) with each clip's own mean shape replaced by the template's,
+  so that, as in the official space, identity is normalised away and the example landmark is a constant
+  (the basis mean); a PCA of the training frames. Stored as one ``.npz`` (no pickle).
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ EXAGGERATION = 2.0 * np.array([1.1, 1.2, 1.3, 1.4, 1.5], np.float32)  # demo.py,
 
 @dataclass(frozen=True)
 class LandmarkSpace:
-    kind: str  # "official" | "pixels"
+    kind: str  # "official" | "motion"
     mean: np.ndarray  # (136,) in the scaled space
     components: np.ndarray  # (136, 6)
     template: np.ndarray  # (68, 2) in the 163-px crop, eyes open
@@ -47,16 +48,18 @@ class LandmarkSpace:
     def from_coefs(self, coefs: np.ndarray) -> np.ndarray:
         return coefs @ self.components.T + self.mean
 
-    def normalise(self, pts128: np.ndarray) -> np.ndarray:
-        """Landmarks (68, 2) of the aligned 128-px crop -> the example landmark (136,), scaled."""
+    def example(self, pts128: np.ndarray) -> np.ndarray:
+        """Landmarks (68, 2) re-detected on the aligned 128-px crop -> the example landmark (136,), scaled.
+        Both kinds normalise identity away, so this is a constant; the detection only has to succeed."""
         if self.kind == "official":
             assert self.example_official is not None
             return self.example_official * self.scale
-        return (np.asarray(pts128, np.float64).reshape(-1) / 128.0 - 0.5) * self.scale
+        return self.mean.astype(np.float64).copy()
 
-    def denormalise(self, lmark: np.ndarray) -> np.ndarray:
-        """Scaled landmarks (..., 136) -> aligned-crop pixels (..., 68, 2) (``pixels`` kind only)."""
-        return ((lmark / self.scale + 0.5) * 128.0).reshape(*lmark.shape[:-1], 68, 2)
+    def points(self, pts128: np.ndarray) -> np.ndarray:
+        """Identity-normalised aligned-crop landmarks (..., 68, 2) -> the scaled space (..., 136) (ours)."""
+        p = np.asarray(pts128, np.float64)
+        return (p.reshape(*p.shape[:-2], 136) / 128.0 - 0.5) * self.scale
 
     def save(self, path: str | Path) -> None:
         np.savez(path, kind=np.array(self.kind), mean=self.mean, components=self.components,
@@ -105,11 +108,18 @@ def load_space(folder: str | Path) -> LandmarkSpace:
                          example_official=_official_example(ld("mean_shape_norm.npy"), ld("S.npy")), source=str(base))
 
 
+def identity_normalised(lmarks128: np.ndarray, template: np.ndarray) -> np.ndarray:
+    """One clip's aligned landmarks (T, 68, 2) with the clip's mean shape replaced by the template's
+    (in the 128-px crop: ``template - 1``): what is left is the clip's motion on a common face."""
+    return (lmarks128 - lmarks128.mean(0, keepdims=True) + (template - 1.0)[None]).astype(np.float32)
+
+
 def fit_space(lmarks128: np.ndarray, template: np.ndarray, k: int = N_COEFS) -> LandmarkSpace:
-    """Our basis: PCA (SVD of the centred frames, as the author's posted snippet) of aligned-crop landmarks
-    (N, 68, 2) in ``p / 128 - 0.5``; ``template`` (68, 2) in the 163-px crop serves open and closed eyes."""
+    """Our basis: PCA (SVD of the centred frames, as the author's posted snippet) of identity-normalised
+    aligned-crop landmarks (N, 68, 2) in ``p / 128 - 0.5``; ``template`` (68, 2) in the 163-px crop serves
+    open and closed eyes."""
     x = (lmarks128.reshape(len(lmarks128), 136).astype(np.float64) / 128.0 - 0.5)
     mean = x.mean(0)
     _, _, vt = np.linalg.svd(x - mean, full_matrices=False)
-    return LandmarkSpace(kind="pixels", mean=mean.astype(np.float32), components=vt[:k].T.astype(np.float32),
+    return LandmarkSpace(kind="motion", mean=mean.astype(np.float32), components=vt[:k].T.astype(np.float32),
                          template=template, template_close=template, scale=1.0)

@@ -4,7 +4,8 @@ corpus's sidecars).
 
 1. ``basis``: the landmark space (:func:`baselines.atvgnet.landmarks.fit_space`): template = the mean
    first-frame landmarks of the training clips in protocol-crop pixels (+1, the official crop's offset), each
-   clip aligned to it by the similarity of its first frame's points 27..44; a PCA of the aligned frames.
+   clip aligned to it by the similarity of its first frame's points 27..44, its mean shape replaced by the
+   template's (identity normalised away, as the official ``normLmarks``); a PCA of those frames.
 2. ``atnet``: MSE on the 6 PCA coefficients of ``frames``-long sequences; the example landmark is frame
    r in [3, 7] of the clip (as ``atnet.py``); Adam 2e-4, betas (0.5, 0.999).
 3. ``vgnet``: G loss = 10 * mean(|fake - real| * (att.detach() + 0.5)) + BCE(D(fake), 1) + MSE of D's landmark
@@ -30,7 +31,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from baselines.atvgnet.landmarks import LandmarkSpace, fit_space, load_space
+from baselines.atvgnet.landmarks import LandmarkSpace, fit_space, identity_normalised, load_space
 from baselines.atvgnet.model import ATNet, GLDiscriminator, VGNet
 from baselines.atvgnet.preprocess import align_to_template, mfcc_windows, to_model_image
 from talkbench.datasets.clips import ClipsConfig
@@ -92,7 +93,7 @@ class ATVGClips:
         clips = []
         for sid, frames, lm, audio in raw:
             aligned, alm, _ = align_to_template(frames, lm, template)
-            clips.append((sid, aligned, alm, mfcc_windows(audio, len(frames))))
+            clips.append((sid, aligned, identity_normalised(alm, template), mfcc_windows(audio, len(frames))))
         return cls(clips, template)
 
     def __len__(self) -> int:
@@ -105,8 +106,8 @@ def at_batch(clips: ATVGClips, space: LandmarkSpace, n: int, frames: int, rng: n
         _, _, lm, mfcc = clips.clips[int(rng.integers(len(clips)))]
         s = int(rng.integers(len(lm) - frames + 1))
         r = int(rng.integers(3, 8))
-        ex.append(space.to_coefs(space.normalise(lm[min(r, len(lm) - 1)])))
-        tgt.append(space.to_coefs(np.stack([space.normalise(p) for p in lm[s : s + frames]])))
+        ex.append(space.to_coefs(space.example(lm[min(r, len(lm) - 1)])))
+        tgt.append(space.to_coefs(space.points(lm[s : s + frames])))
         mf.append(mfcc[s : s + frames])
     f = lambda x: torch.from_numpy(np.stack(x).astype(np.float32))  # noqa: E731
     return {"example": f(ex), "target": f(tgt), "mfcc": f(mf)}
@@ -120,9 +121,9 @@ def vg_batch(clips: ATVGClips, space: LandmarkSpace, n: int, frames: int, rng: n
         s = int(rng.integers(len(lm) - frames + 1))
         r = int(rng.integers(len(lm)))
         img.append(to_model_image(fr[r]))
-        ex.append(proj(space.normalise(lm[r])))
+        ex.append(proj(space.example(lm[r])))
         tgt_img.append(to_model_image(fr[s : s + frames]))
-        tgt_lm.append(proj(np.stack([space.normalise(p) for p in lm[s : s + frames]])))
+        tgt_lm.append(proj(space.points(lm[s : s + frames])))
     f = lambda x: torch.from_numpy(np.stack(x).astype(np.float32))  # noqa: E731
     return {"image": f(img), "example": f(ex), "frames": f(tgt_img), "landmarks": f(tgt_lm)}
 
@@ -171,7 +172,7 @@ class ATVGTrainer:
 
     def explained_variance(self) -> float:
         assert self.train is not None and self.space is not None
-        x = np.concatenate([c[2] for c in self.train.clips]).reshape(-1, 136) / 128.0 - 0.5
+        x = self.space.points(np.concatenate([c[2] for c in self.train.clips]))
         x = x - self.space.mean
         kept = (x @ self.space.components) @ self.space.components.T
         return float((kept ** 2).sum() / (x ** 2).sum())
