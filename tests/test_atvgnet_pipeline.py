@@ -136,6 +136,7 @@ def test_batches_and_recipe_pieces() -> None:
     assert coefs[:, 0].std() > 10 * coefs[:, 1:].std()
 
 
+@pytest.mark.slow  # ~20 s on a loaded 2-core machine
 def test_train_resume_export_and_generate(tmp_path: Path) -> None:
     from baselines.atvgnet.checkpoint import load_atvgnet
     from talkbench.methods import METHODS

@@ -30,9 +30,9 @@ def _try(frame: np.ndarray, template: np.ndarray, close: np.ndarray, pad: float)
 
 
 def pipeline_failures(videos: Sequence[str | Path], basis: str | Path, every: int = 5) -> dict:
-    from talkbench.types import Sample
     from talkbench.faces.crop import load_clip
     from talkbench.io.video import read_video
+    from talkbench.types import Sample
 
     space = load_space(basis)
     out: dict = {"every": every, "basis": str(basis), "videos": {}}
