@@ -236,3 +236,102 @@ def test_inverse_alignment_round_trip():
     inner = cover & np.pad(np.ones((size - 8, size - 8), bool), 4)
     err = np.abs(back.astype(float) - frame.astype(float))[inner].mean()
     assert err < 6.0, err
+
+
+# ---------------------------------------------------------------- loading
+
+TINY = PCAVSConfig(width=0.125, size=56)
+
+
+def _official_folder(tmp_path: Path) -> Path:
+    """A folder in the official file layout (plain torch.save state dicts) at a tiny width."""
+    folder = tmp_path / "demo"
+    folder.mkdir()
+    for net, cls in NETWORKS.items():
+        torch.save(seeded_state_dict(net, model_layout(cls(TINY))), folder / f"latest_net_{net}.pth")
+    return folder
+
+
+def test_official_folder_loads_strictly_with_sha256(tmp_path):
+    from baselines.pcavs.checkpoint import load_pcavs, weights_files
+
+    folder = _official_folder(tmp_path)
+    model = load_pcavs(folder, TINY)
+    want = seeded_state_dict("E", model_layout(NETWORKS["E"](TINY)))
+    assert torch.equal(model.E.state_dict()["to_mouth.0.weight"], want["to_mouth.0.weight"])
+    files = weights_files(folder)
+    assert sorted(files) == sorted(f"latest_net_{n}.pth" for n in NETWORKS)
+    import hashlib
+
+    assert files["latest_net_G.pth"]["sha256"] == hashlib.sha256((folder / "latest_net_G.pth").read_bytes()).hexdigest()
+
+
+def test_missing_file_is_named(tmp_path):
+    from baselines.pcavs.checkpoint import load_pcavs
+    from talkbench.errors import CheckpointError
+
+    folder = _official_folder(tmp_path)
+    (folder / "latest_net_A_sync.pth").unlink()
+    with pytest.raises(CheckpointError, match=r"missing latest_net_A_sync\.pth"):
+        load_pcavs(folder, TINY)
+
+
+def test_wrong_network_is_recognised(tmp_path):
+    from baselines.pcavs.checkpoint import load_pcavs
+    from talkbench.errors import CheckpointError
+
+    folder = _official_folder(tmp_path)
+    (folder / "latest_net_V.pth").write_bytes((folder / "latest_net_G.pth").read_bytes())
+    with pytest.raises(CheckpointError, match="holds PC-AVS's G network, expected V") as err:
+        load_pcavs(folder, TINY)
+    assert err.value.path.endswith("latest_net_V.pth")
+
+
+def test_misshaped_and_code_pickles_refused(tmp_path):
+    from baselines.pcavs.checkpoint import load_pcavs
+    from talkbench.errors import CheckpointError
+
+    folder = _official_folder(tmp_path)
+    with pytest.raises(CheckpointError, match="shape mismatches"):  # tiny files, official-size model
+        load_pcavs(folder)
+
+    class Evil:
+        def __reduce__(self):
+            return (print, ("pwned",))
+
+    torch.save({"x": Evil()}, folder / "latest_net_E.pth")
+    with pytest.raises(CheckpointError, match="arbitrary code") as err:
+        load_pcavs(folder, TINY)
+    assert err.value.path.endswith("latest_net_E.pth")
+
+
+def test_safetensors_round_trip_and_discovery(tmp_path, monkeypatch):
+    from baselines.pcavs.checkpoint import find_official, load_pcavs, state_dict_for_export
+    from talkbench.weights import save_weights
+
+    model = PCAVS(TINY)
+    path = tmp_path / "p.safetensors"
+    save_weights(path, state_dict_for_export(model), {"config": {"width": TINY.width, "size": TINY.size}}, dtype=None)
+    back = load_pcavs(path)
+    assert back.cfg == TINY
+    assert torch.equal(back.G.state_dict()["conv1.conv.weight"], model.G.state_dict()["conv1.conv.weight"])
+    monkeypatch.setenv("TALKBENCH_WEIGHTS", str(tmp_path))
+    assert find_official() is None
+    folder = _official_folder(tmp_path)
+    folder.rename(tmp_path / "pcavs")
+    assert find_official() == tmp_path / "pcavs"
+
+
+def test_doctor_lists_pcavs_files(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from talkbench.cli import cli
+
+    (tmp_path / "pcavs").mkdir()
+    (tmp_path / "pcavs" / "latest_net_G.pth").write_bytes(b"x")
+    monkeypatch.setenv("TALKBENCH_WEIGHTS", str(tmp_path))
+    res = CliRunner().invoke(cli, ["doctor", "--json"])
+    assert res.exit_code == 0, res.output
+    info = json.loads(res.output)["official_weights"]
+    assert info["pcavs/latest_net_G.pth"] == str(tmp_path / "pcavs" / "latest_net_G.pth")
+    assert info["pcavs/latest_net_V.pth"] is None

@@ -40,11 +40,12 @@ def official_files(folder: str | Path) -> dict[str, Path]:
     return paths
 
 
-def load_pcavs(path: str | Path) -> PCAVS:
-    """A :class:`PCAVS` in eval mode from an official folder or one of our safetensors files."""
+def load_pcavs(path: str | Path, folder_config: PCAVSConfig = PCAVSConfig()) -> PCAVS:
+    """A :class:`PCAVS` in eval mode from an official folder (official sizes unless
+    ``folder_config`` says otherwise) or one of our safetensors files (sizes from its card)."""
     path = Path(path)
     if path.is_dir():
-        model = PCAVS(PCAVSConfig())
+        model = PCAVS(folder_config)
         for net, p in official_files(path).items():
             sd = strip_prefix(load_weights_file(p), "module.")
             other = which_network(sd)
