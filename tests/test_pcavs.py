@@ -240,7 +240,7 @@ def test_inverse_alignment_round_trip():
 
 # ---------------------------------------------------------------- loading
 
-TINY = PCAVSConfig(width=0.125, size=56)
+TINY = PCAVSConfig(width=0.125, size=112)
 
 
 def _official_folder(tmp_path: Path) -> Path:
@@ -335,3 +335,57 @@ def test_doctor_lists_pcavs_files(tmp_path, monkeypatch):
     info = json.loads(res.output)["official_weights"]
     assert info["pcavs/latest_net_G.pth"] == str(tmp_path / "pcavs" / "latest_net_G.pth")
     assert info["pcavs/latest_net_V.pth"] is None
+
+
+# ---------------------------------------------------------------- adapter through the CLI
+
+
+def test_run_cli_with_weights_mask_and_ctx_rows(tmp_path):
+    import sqlite3
+
+    from click.testing import CliRunner
+
+    from baselines.pcavs.checkpoint import state_dict_for_export
+    from talkbench.cli import cli
+    from talkbench.io.video import write_video
+    from talkbench.weights import save_weights
+    from tests.conftest import talking_frames, tone
+
+    torch.manual_seed(0)
+    weights = tmp_path / "tiny.safetensors"
+    save_weights(weights, state_dict_for_export(PCAVS(TINY)), {"config": {"width": TINY.width, "size": TINY.size}})
+    root = tmp_path / "ds"
+    root.mkdir()
+    write_video(root / "a.mp4", talking_frames(10), tone(0.4))
+    res = CliRunner().invoke(cli, ["run", "--methods", "pcavs,pcavs@mask=4,pcavs@ctx=2", "--dataset", "folder", "--root",
+                                   str(root), "--split", "all", "--metrics", "psnr", "--weights", f"pcavs={weights}",
+                                   "--run-dir", str(tmp_path / "r"), "--no-report"])
+    assert res.exit_code == 1, res.output  # the @ctx item is recorded as failed, the run completes
+    record = json.loads((tmp_path / "r" / "run.json").read_text())
+    assert record["methods"]["pcavs"]["weights"]["sha256"]
+    with sqlite3.connect(tmp_path / "r" / "results.sqlite") as c:
+        rows = c.execute("SELECT method, metric, value, error FROM results").fetchall()
+    got = {(m, k): (v, e) for m, k, v, e in rows}
+    assert got[("pcavs", "psnr")][0] is not None and got[("pcavs@mask=4", "psnr")][0] is not None
+    assert got[("pcavs", "psnr")][0] != got[("pcavs@mask=4", "psnr")][0]  # masked audio changes the frames
+    assert "cannot honour the context" in got[("pcavs@ctx=2", "__generate__")][1]
+
+
+def test_adapter_is_deterministic_and_keeps_uncovered_pixels():
+    from baselines.pcavs.adapter import PCAVSMethod
+    from talkbench.types import GenRequest
+    from tests.conftest import talking_frames, tone
+
+    frames = talking_frames(6, size=128)
+    pose = frames.copy()
+    pose[:, 64:] = 0
+    req = GenRequest("x", frames[0], pose, tone(6 / 25))
+    method = PCAVSMethod()
+    torch.manual_seed(0)
+    method.model = PCAVS(TINY).eval()
+    a, b = method.generate([req])[0], method.generate([req])[0]
+    assert a.error is None and a.frames.shape == (6, 128, 128, 3) and a.frames.dtype == np.uint8
+    assert np.array_equal(a.frames, b.frames)
+    assert 0.2 < a.meta["coverage"] < 1.0
+    # generated pixels differ from the pose prior inside the aligned square
+    assert np.abs(a.frames.astype(int) - pose.astype(int))[:, 30:60, 40:90].mean() > 5

@@ -18,6 +18,7 @@ from talkbench.cache import sha256_file
 from talkbench.errors import CheckpointError
 from talkbench.weights import load_state_dict_strict, load_weights_file, read_card, strip_prefix
 
+OFFICIAL = PCAVSConfig()
 FILES = {net: f"latest_net_{net}.pth" for net in ("G", "V", "E", "A_sync")}
 # a key only that network has, to tell the four files apart
 SIGNATURE = {"G": "input.input", "V": "conv1x1.weight", "E": "to_headpose.0.weight", "A_sync": "model.attention.0.weight"}
@@ -40,7 +41,7 @@ def official_files(folder: str | Path) -> dict[str, Path]:
     return paths
 
 
-def load_pcavs(path: str | Path, folder_config: PCAVSConfig = PCAVSConfig()) -> PCAVS:
+def load_pcavs(path: str | Path, folder_config: PCAVSConfig = OFFICIAL) -> PCAVS:
     """A :class:`PCAVS` in eval mode from an official folder (official sizes unless
     ``folder_config`` says otherwise) or one of our safetensors files (sizes from its card)."""
     path = Path(path)
