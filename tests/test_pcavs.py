@@ -389,3 +389,52 @@ def test_adapter_is_deterministic_and_keeps_uncovered_pixels():
     assert 0.2 < a.meta["coverage"] < 1.0
     # generated pixels differ from the pose prior inside the aligned square
     assert np.abs(a.frames.astype(int) - pose.astype(int))[:, 30:60, 40:90].mean() > 5
+
+
+# ---------------------------------------------------------------- training
+
+
+def _tiny_clips(n: int = 3, t: int = 8):
+    from baselines.pcavs.train import PCAVSClips
+    from tests.conftest import talking_frames, tone
+
+    lm = np.zeros((68, 2))
+    lm[36:42], lm[42:48], lm[60:68] = (45, 55), (83, 55), (64, 95)
+    clips = []
+    for i in range(n):
+        frames = talking_frames(t, size=128, dx=0.5 * i)
+        clips.append((f"c{i}", *PCAVSClips.prepare(frames, tone(t / 25, freq=150 + 60 * i), TINY.size, lm)))
+    return PCAVSClips(clips)
+
+
+def test_training_steps_reduce_loss_resume_and_export(tmp_path):
+    from baselines.pcavs.checkpoint import load_pcavs
+    from baselines.pcavs.train import PCAVSTrainConfig, PCAVSTrainer, make_batch, weights_state_dict
+    from talkbench.weights import save_weights
+
+    clips = _tiny_clips()
+    cfg = PCAVSTrainConfig(width=TINY.width, size=TINY.size, steps=2, batch_size=3, eval_every=2, save_every=2)
+    tr = PCAVSTrainer(cfg, tmp_path / "run", "cpu", clips)
+    batch = make_batch(clips, 3, np.random.default_rng(0))
+    assert batch["spec"].shape == (3, 1, 80, 20) and batch["pose"].shape == (3, 3, 112, 112)
+    first = tr.train_step(batch)
+    for _ in range(3):
+        last = tr.train_step(batch)
+    assert last["l1"] < first["l1"]  # the same batch, fitted
+    assert set(first) >= {"gan", "feat", "l1", "crossmodal", "contrastive", "d", "sync_acc"}
+    tr.step = 0
+    tr.fit(progress=False)
+    assert (tmp_path / "run" / "state.pt").exists() and tr.step == 2
+    again = PCAVSTrainer(PCAVSTrainConfig(**{**cfg.__dict__, "steps": 3}), tmp_path / "run", "cpu", clips)
+    assert again.resume() and again.step == 2
+    assert torch.equal(again.model.G.conv1.conv.weight, tr.model.G.conv1.conv.weight)
+    again.fit(progress=False)
+    assert again.step == 3
+    out = tmp_path / "p.safetensors"
+    save_weights(out, weights_state_dict(again.model), {"config": {"width": cfg.width, "size": cfg.size}})
+    assert load_pcavs(out).cfg == TINY
+    bad = PCAVSTrainer(PCAVSTrainConfig(**{**cfg.__dict__, "size": 224}), tmp_path / "run", "cpu", clips)
+    from talkbench.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="size"):
+        bad.resume()

@@ -91,7 +91,11 @@ class PCAVSMethod(Method):
             return {}
         files = weights_files(self.weights_path)
         if self.weights_path.is_dir():
-            return {"path": str(self.weights_path.resolve()), "files": files}
+            import hashlib
+
+            # one digest for the run's identity: sha256 of the four files' sha256 in G, V, E, A_sync order
+            joint = hashlib.sha256("".join(f["sha256"] for f in files.values()).encode()).hexdigest()
+            return {"path": str(self.weights_path.resolve()), "sha256": joint, "files": files}
         return next(iter(files.values()))
 
     def _inputs(self, frames: np.ndarray, m: np.ndarray) -> torch.Tensor:

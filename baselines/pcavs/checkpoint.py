@@ -78,7 +78,7 @@ def weights_files(path: str | Path) -> dict[str, dict]:
 
 def find_official() -> Path | None:
     """``$TALKBENCH_WEIGHTS/pcavs/`` (or ``pcavs/`` in the other weight folders) when it holds the four files."""
-    from talkbench._cli.doctor import weight_dirs
+    from talkbench.weights import weight_dirs
 
     for d in weight_dirs():
         cand = d / "pcavs"
