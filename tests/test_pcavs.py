@@ -431,8 +431,9 @@ def test_training_steps_reduce_loss_resume_and_export(tmp_path):
     again.fit(progress=False)
     assert again.step == 3
     out = tmp_path / "p.safetensors"
-    save_weights(out, weights_state_dict(again.model), {"config": {"width": cfg.width, "size": cfg.size}})
-    assert load_pcavs(out).cfg == TINY
+    save_weights(out, weights_state_dict(again.model),
+                 {"config": {"width": cfg.width, "size": cfg.size, "num_classes": cfg.num_classes}})
+    assert load_pcavs(out).cfg == PCAVSConfig(width=TINY.width, size=TINY.size, num_classes=cfg.num_classes)
     bad = PCAVSTrainer(PCAVSTrainConfig(**{**cfg.__dict__, "size": 224}), tmp_path / "run", "cpu", clips)
     from talkbench.errors import ConfigError
 

@@ -57,7 +57,8 @@ def load_pcavs(path: str | Path, folder_config: PCAVSConfig = OFFICIAL) -> PCAVS
     if path.suffix != ".safetensors":
         raise CheckpointError("expected a folder with the official latest_net_*.pth files or a .safetensors file", path)
     cfg = read_card(path).get("config", {})
-    model = PCAVS(PCAVSConfig(width=float(cfg.get("width", 1.0)), size=int(cfg.get("size", 224))))
+    model = PCAVS(PCAVSConfig(width=float(cfg.get("width", 1.0)), size=int(cfg.get("size", 224)),
+                              num_classes=int(cfg.get("num_classes", 5830))))
     sd = load_weights_file(path)
     for net in NETWORKS:
         part = {k[len(net) + 1 :]: v for k, v in sd.items() if k.startswith(net + ".")}

@@ -62,7 +62,7 @@ def train_pcavs(dataset: str, root: str | None, split: str, val_split: str, widt
         card = export_weights(
             export, weights_state_dict(trainer.model), command=command, commands=trainer.commands,
             data={"dataset": dataset, "split": split, "clips": len(train)}, seed=seed, metrics=metrics,
-            steps=trainer.step, config={"width": width, "size": size, "batch_size": batch_size, "lr": lr,
+            steps=trainer.step, config={"width": width, "size": size, "num_classes": trainer.cfg.num_classes, "batch_size": batch_size, "lr": lr,
                                         "l1_weight": l1_weight},
             note="PC-AVS trained on the synthetic corpus by talkbench (no official training code exists)",
             deviations=DEVIATIONS, edge_frames="every frame generated; mel padded with silence rows (0) so frame t "

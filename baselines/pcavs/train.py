@@ -49,6 +49,9 @@ from talkbench.errors import ConfigError, TalkbenchError
 class PCAVSTrainConfig(ClipsConfig):
     width: float = 0.125
     size: int = 112
+    # the classifier heads (V.fc, E.classifier/mouth_fc/headpose_fc, A_sync.fc) are unused without speaker
+    # labels; a small count keeps the shipped file small (the official 5830 is a VoxCeleb2 speaker count)
+    num_classes: int = 8
     steps: int = 3000
     batch_size: int = 8
     lr: float = 1e-3  # official --lr; G gets lr/2, D lr*2 (TTUR)
@@ -197,7 +200,7 @@ class PCAVSTrainer:
         torch.manual_seed(cfg.seed)
         self.rng = np.random.default_rng(cfg.seed)
         self.train, self.val = train, val
-        self.model = PCAVS(PCAVSConfig(width=cfg.width, size=cfg.size)).to(device)
+        self.model = PCAVS(PCAVSConfig(width=cfg.width, size=cfg.size, num_classes=cfg.num_classes)).to(device)
         self.disc = MultiscaleDiscriminator(max(8, int(cfg.ndf * cfg.width))).to(device)
         m = self.model
         g_params = [p for n, p in m.named_parameters() if not n.startswith("G.style.")]  # mapping MLP unused
@@ -222,7 +225,7 @@ class PCAVSTrainer:
         if not path.exists():
             return False
         saved = json.loads((self.out / "state.json").read_text())
-        for k in ("width", "size", "dataset"):
+        for k in ("width", "size", "num_classes", "dataset"):
             if saved["config"].get(k) != getattr(self.cfg, k):
                 raise ConfigError(f"{self.out}: the run was trained with {k}={saved['config'].get(k)!r}, "
                                   f"not {getattr(self.cfg, k)!r}")
