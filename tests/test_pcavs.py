@@ -439,3 +439,23 @@ def test_training_steps_reduce_loss_resume_and_export(tmp_path):
 
     with pytest.raises(ConfigError, match="size"):
         bad.resume()
+
+
+def test_adapter_short_audio_silence_and_no_face():
+    from baselines.pcavs.adapter import PCAVSMethod
+    from talkbench.types import GenRequest
+    from tests.conftest import talking_frames, tone
+
+    frames = talking_frames(6, size=128)
+    pose = frames.copy()
+    pose[:, 64:] = 0
+    method = PCAVSMethod()
+    torch.manual_seed(0)
+    method.model = PCAVS(TINY).eval()
+    short = method.generate([GenRequest("s", frames[0], pose, tone(2 / 25))])[0]  # audio for 2 of 6 frames
+    silent = method.generate([GenRequest("z", frames[0], pose, np.zeros(6 * 640, np.float32))])[0]
+    assert short.error is None and short.frames.shape == (6, 128, 128, 3)
+    assert silent.error is None and silent.frames.shape == (6, 128, 128, 3)
+    flat = np.full((6, 128, 128, 3), 90, np.uint8)  # no face anywhere: a per-item error, not an exception
+    none = method.generate([GenRequest("n", flat[0], flat, tone(6 / 25))])[0]
+    assert none.frames is None and "landmarks" in none.error

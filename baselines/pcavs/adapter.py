@@ -8,8 +8,8 @@ Per request:
 - alignment: 68 dlib landmarks on the protocol's reference frame (the first frame; the target frames'
   lower halves are withheld, so the inner mouth cannot be measured on them) give one similarity
   transform to PC-AVS's 224 template, used for every frame (``align.clip_transforms`` on that frame:
-  the per-frame mouth-offset correction has a single frame to work with); if no face is found, the
-  whole crop is used as the landmark box;
+  the per-frame mouth-offset correction has a single frame to work with); no face found is a per-item
+  error;
 - inputs: reference and pose-prior frames warped, load-time cropped and resized to 224 (then to the
   checkpoint's size), RGB in [-1, 1]; the driving pose is the pose prior's own frames (the protocol's
   pose prior: target frames, lower half masked);
@@ -52,17 +52,14 @@ def default_weights() -> Path | None:
 
 
 def reference_landmarks(reference: np.ndarray) -> tuple[np.ndarray, str]:
-    """dlib 68 landmarks of the reference crop; the whole crop as the face box when detection fails."""
+    """dlib 68 landmarks of the reference crop; no face is a per-item error (a shape predictor run on a
+    guessed box always returns a plausible-looking shape, even on a blank image)."""
     from talkbench.faces.landmarks import detect_landmarks
 
     lm = detect_landmarks(reference[None])[0]
-    if np.isfinite(lm).all():
-        return lm, "detected"
-    s = reference.shape[0]
-    lm = detect_landmarks(reference[None], boxes=np.array([0.0, 0.0, s - 1.0, s - 1.0]))[0]
     if not np.isfinite(lm).all():
-        raise MethodError("no face landmarks on the reference frame")
-    return lm, "whole-crop box"
+        raise MethodError("no face landmarks on the reference frame (dlib found no face)")
+    return lm, "detected"
 
 
 class PCAVSMethod(Method):
