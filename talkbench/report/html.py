@@ -12,6 +12,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 
 from talkbench.experiments.report import build_experiment_report
 from talkbench.report.figures import distribution_plots, qualitative_strip
+from talkbench.report.provenance import critic_lines
 from talkbench.report.tables import build_table, header, to_latex, to_markdown
 from talkbench.results import load_run
 from talkbench.stats import paired_difference, summarize
@@ -60,7 +61,7 @@ def build_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
         git_sha=record.get("git_sha"), generated=time.strftime("%Y-%m-%d %H:%M:%S"),
         metrics=metrics, rows=rows, headers={m: header(m, infos) for m in metrics}, paired=paired,
         figures=distribution_plots(scored, metrics), strips=strips, failures=failures,
-        critics=record.get("critics", {}), unavailable=record.get("metrics_unavailable", {}),
+        critics=critic_lines([record]), unavailable=record.get("metrics_unavailable", {}),
         methods_unavailable=record.get("methods_unavailable", {}),
         record_json=json.dumps(record, indent=2, default=str),
     )
