@@ -15,8 +15,10 @@ generated frames share the ground truth's geometry, and landmarks detected on a 
 would move the ROI with the error being measured. ``landmarks="detect"`` detects dlib landmarks on the
 generated frames instead (also the fallback when no reference landmarks are given).
 
-NaN with a reason (a :class:`MetricError`, recorded by the runner) when the sample has no word label (sentence datasets) or its word is
-outside the critic's vocabulary (a critic trained on a word subset never counts those as errors).
+Scope: a sample whose word is outside the critic's vocabulary (a critic trained on a word subset) is
+*not applicable* (:meth:`LipReadingScorer.not_applicable`): the runner writes no row, never counts it as a
+failure, and reports per-word coverage. Called directly, ``score`` raises a :class:`MetricError` for it
+and for a sample without a word label (sentence datasets; the runner skips those through ``requires``).
 """
 
 from __future__ import annotations
@@ -109,6 +111,12 @@ class LipReadingScorer:
         x = torch.from_numpy(to_model_input(rois))[None].to(self.device)
         with torch.inference_mode():
             return self.model(x)[0].float().cpu()
+
+    def not_applicable(self, item: ScoreInput) -> str | None:
+        """The reason when ``item``'s word is outside this critic's vocabulary (else None)."""
+        if item.word and item.word.upper() not in self.index:
+            return f"word {item.word.upper()!r} is outside the critic's {len(self.vocab)}-word vocabulary"
+        return None
 
     def score(self, item: ScoreInput) -> dict[str, float]:
         # Undefined cases are MetricErrors: the runner records them as NaN with this reason.
