@@ -84,6 +84,11 @@ def run(methods: str, dataset: str, root: str | None, split: str, metrics: str, 
         click.echo(f"metric {name} NOT computed: {why}", err=True)
     for label in summary.synthetic_critics.values():
         click.echo(f"WARNING: {label}")
+    from talkbench.report.sanity import offset_sanity
+    from talkbench.results import load_run
+
+    for check in offset_sanity(load_run(summary.run_dir).frame):
+        click.echo(check.text)
     if not no_report:
         from talkbench.report.html import build_report
 
