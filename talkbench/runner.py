@@ -254,6 +254,9 @@ class _Run:
     gen_cache: GenCache
     store: ResultStore
     summary: RunSummary
+    # Metrics unavailable in the previous invocation and available now (an official critic provided,
+    # --allow-synthetic-critics given): pairs done without them are evaluated again.
+    newly_available: tuple[str, ...] = ()
 
     @property
     def protocol(self) -> dict[str, Any]:
@@ -318,7 +321,11 @@ def _open(config: RunConfig, run_dir: Path, gen_cache: bool | GenCache | None,
     save_json_atomic(run_dir / "run.json", record)
     store = ResultStore(run_dir / "results.sqlite", run=run_dir.name)
     summary = RunSummary(run_dir, metrics_unavailable=_would_apply(unavailable, samples), synthetic_critics=synthetic)
-    run = _Run(config, run_dir, device, methods, broken, scorers, record, gen_cache, store, summary)
+    from talkbench.run_identity import UNAVAILABLE
+
+    before = ((previous or {}).get("identity") or {}).get("metrics") or {}
+    newly = tuple(n for n, v in before.items() if v == UNAVAILABLE and n in scorers)
+    run = _Run(config, run_dir, device, methods, broken, scorers, record, gen_cache, store, summary, newly)
     return run, reader, samples
 
 
@@ -567,7 +574,8 @@ def run(config: RunConfig, run_dir: str | Path, progress: bool = True,
     Resuming needs the same content (:mod:`talkbench.run_identity`); ``fresh``: when ``run_dir``
     already holds a run, use a new ``<run_dir>-N`` instead (``summary.run_dir``). ``retry_failed``:
     pairs that failed before are evaluated again (their old rows are dropped first), except those this
-    run would refuse again (method still unavailable, condition it cannot honour).
+    run would refuse again (method still unavailable, condition it cannot honour). When a metric that
+    was unavailable in the previous invocation is available now, every pair is evaluated again.
 
     ``gen_cache``: the cross-run generation cache (:mod:`talkbench.gencache`); None means on unless
     the environment sets ``TALKBENCH_GEN_CACHE=0``; False disables it. Hits are recorded in run.json."""
@@ -587,7 +595,7 @@ def run(config: RunConfig, run_dir: str | Path, progress: bool = True,
             for m in everyone:
                 if not r.store.is_done(m, config.dataset, sample.sample_id):
                     pending.append(m)
-                elif (retry_failed and r.store.is_failed(m, config.dataset, sample.sample_id)
+                elif ((r.newly_available or (retry_failed and r.store.is_failed(m, config.dataset, sample.sample_id)))
                       and _unsupported(r, parse_method_spec(m)) is None):
                     # (A pair that this run would refuse again, its method unloadable or unable to honour
                     # the condition, keeps its row: retrying it could only repeat the failure.)

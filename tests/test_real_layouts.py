@@ -87,6 +87,11 @@ def test_lse_refused_on_lrs2_with_only_the_synthetic_critic(tmp_path: Path, cuts
     record = json.loads((run_dir / "run.json").read_text())
     assert "syncnet_v2.model" in record["metrics_unavailable"]["lse"] and "lse" not in record["metrics"]
     assert store(run_dir, "SELECT DISTINCT metric FROM results WHERE metric NOT LIKE '%identical%'") == [("psnr",)]
+    # Resuming with the flag: the metric became available, so the pairs done without it are scored again.
+    res = invoke("run", "--methods", "static", "--dataset", "lrs2", "--root", root, "--metrics", "psnr,lse",
+                 "--limit", "1", "--no-report", "--run-dir", run_dir, "--allow-synthetic-critics")
+    assert res.exit_code == 0 and "retried: 2" in res.output, res.output
+    assert store(run_dir, "SELECT method FROM results WHERE metric='lse_c' ORDER BY 1") == [("gt",), ("static",)]
     # Only refused metrics: a configuration error, and no run directory is left behind.
     alone = tmp_path / "run-lse"
     res = invoke("run", "--methods", "static", "--dataset", "lrs2", "--root", root, "--metrics", "lse",

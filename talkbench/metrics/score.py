@@ -51,10 +51,14 @@ def _clips_on_reference_track(video: str | Path, reference: str | Path, size: in
         windows = ref.meta["windows"]
         n = min(len(native.frames), len(windows))
         frames = crop_frames(native.frames[:n], windows[:n], side)
-        return replace(native, frames=frames, crop_policy=f"reference track: {ref.crop_policy}"), ref, []
+        # The faces seen are the reference track's (the one track both videos are cut with).
+        meta = {**native.meta, "faces": ref.meta.get("faces", {})}
+        return replace(native, frames=frames, meta=meta, crop_policy=f"reference track: {ref.crop_policy}"), ref, []
     if g.width == g.height == side:
         gen = _clip(video, "none", None)
-        return (replace(gen, crop_policy=f"as given ({side}x{side}, taken as the reference track's crop)"), ref, [])
+        meta = {**gen.meta, "faces": ref.meta.get("faces", {})}
+        return (replace(gen, meta=meta, crop_policy=f"as given ({side}x{side}, taken as the reference track's crop)"),
+                ref, [])
     gen = _clip(video, "auto", size)
     return gen, ref, [f"{Path(video).name} ({g.width}x{g.height}) is neither the reference's frame size "
                       f"({r.width}x{r.height}) nor a {side}-px crop: each video was cropped on its own face track, so "
