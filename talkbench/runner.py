@@ -274,7 +274,7 @@ def _open(config: RunConfig, run_dir: Path, gen_cache: bool | GenCache | None,
     """Check the configuration, load the dataset reader, methods and scorers, compare the run's content
     with what ``run_dir`` holds, and only then create it and write the first run.json."""
     from talkbench.checks import check_run_config
-    from talkbench.run_identity import content_identity, dataset_identity
+    from talkbench.run_identity import UNAVAILABLE, content_identity, dataset_identity
 
     reader = check_run_config(config)
     samples = _plan(config, reader)
@@ -292,6 +292,9 @@ def _open(config: RunConfig, run_dir: Path, gen_cache: bool | GenCache | None,
     if fresh:
         run_dir = _fresh_dir(run_dir)
     previous = _resume_check(run_dir, identity)
+    before = ((previous or {}).get("identity") or {}).get("metrics") or {}
+    newly = tuple(n for n in scorers
+                  if before.get(n) == UNAVAILABLE or n in (previous or {}).get("metrics_pending", []))
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -313,6 +316,9 @@ def _open(config: RunConfig, run_dir: Path, gen_cache: bool | GenCache | None,
         "synthetic_critics": synthetic,
         "protocol": protocol,
         "sample_notes": (previous or {}).get("sample_notes", {}),
+        # Metrics that became available since the last invocation: every pair is evaluated again. Kept
+        # until an invocation finishes, so a run killed during that pass redoes it on the next resume.
+        "metrics_pending": list(newly),
     }
     if not isinstance(gen_cache, GenCache):
         on = gen_cache if gen_cache is not None else os.environ.get("TALKBENCH_GEN_CACHE", "1") not in ("0", "off", "no")
@@ -321,10 +327,6 @@ def _open(config: RunConfig, run_dir: Path, gen_cache: bool | GenCache | None,
     save_json_atomic(run_dir / "run.json", record)
     store = ResultStore(run_dir / "results.sqlite", run=run_dir.name)
     summary = RunSummary(run_dir, metrics_unavailable=_would_apply(unavailable, samples), synthetic_critics=synthetic)
-    from talkbench.run_identity import UNAVAILABLE
-
-    before = ((previous or {}).get("identity") or {}).get("metrics") or {}
-    newly = tuple(n for n, v in before.items() if v == UNAVAILABLE and n in scorers)
     run = _Run(config, run_dir, device, methods, broken, scorers, record, gen_cache, store, summary, newly)
     return run, reader, samples
 
@@ -514,6 +516,7 @@ def _close(r: _Run, reader: Any, samples: list[Any]) -> None:
         if s.meta.get("alignment") and len(record.setdefault("alignments", {})) < 3:
             record["alignments"][s.sample_id] = s.meta["alignment"]
     record["gen_cache"] = r.gen_cache.record()
+    record["metrics_pending"] = []
     record["dataset_problems"] = reader.problems
     record["samples"] = r.summary.samples
     if record.get("sample_notes"):
