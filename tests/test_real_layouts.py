@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -205,3 +206,31 @@ def test_data_crop_needs_no_audio(tmp_path: Path, cuts: dict) -> None:
     res = invoke("data", "crop", "--dataset", "hdtf", "--root", root)
     assert res.exit_code == 0, res.output
     assert json.loads(res.output[res.output.index("{"):])["cropped"] == 1
+
+
+def test_a_metric_allowed_later_is_scored_for_every_pair_even_after_a_kill(tmp_path: Path) -> None:
+    """Refused first, then allowed: the resume evaluates every pair again; killed during that pass, the
+    next resume still does (run.json metrics_pending), so no pair is left without the metric."""
+    from talkbench.runner import RunConfig, run
+    from tests.conftest import talking_frames, tone
+
+    root = tmp_path / "clips"
+    root.mkdir()
+    write_video(root / "c0.mp4", talking_frames(15, size=128), tone(0.6))
+    cfg = RunConfig(methods=("static",), dataset="folder", root=str(root), split="all", metrics=("psnr", "lse"),
+                    crop="none")
+    run_dir = tmp_path / "run"
+    first = run(cfg, run_dir, progress=False, gen_cache=False)
+    assert "lse" in first.metrics_unavailable
+    allowed = replace(cfg, allow_synthetic_critics=True)
+
+    def stop(sample_id: str) -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run(allowed, run_dir, progress=False, gen_cache=False, on_sample=stop)
+    assert json.loads((run_dir / "run.json").read_text())["metrics_pending"] == ["lse"]
+    last = run(allowed, run_dir, progress=False, gen_cache=False)  # killed before it finished: done again
+    assert last.retried == 2 and json.loads((run_dir / "run.json").read_text())["metrics_pending"] == []
+    assert len(store(run_dir, "SELECT * FROM results WHERE metric='lse_c' AND error IS NULL")) == 2  # gt, static
+    assert run(allowed, run_dir, progress=False, gen_cache=False).retried == 0

@@ -18,6 +18,7 @@ from talkbench.results import load_run
 from talkbench.stats import paired_difference, summarize
 
 MAX_STRIPS = 3
+MAX_WORDS = 40  # per-word coverage listed in the report (all of it is in run.json)
 
 
 def _coverage_lines(not_applicable: dict) -> list[str]:
@@ -27,10 +28,14 @@ def _coverage_lines(not_applicable: dict) -> list[str]:
         line = (f"{name}: {na['pairs']} (method, sample) pairs not applicable, neither scored nor counted as failures "
                 f"({'; '.join(f'{why}: {n}' for why, n in na['reasons'].items())}).")
         if "word_coverage" in na:
-            covered = [w for w, c in na["word_coverage"].items() if c["applicable"]]
+            cov = na["word_coverage"]
+            covered = [w for w, c in cov.items() if c["applicable"]]
+            per_word = [f"{w} {c['applicable']}/{c['samples']}" for w, c in cov.items()]
+            more = f", ... ({len(per_word) - MAX_WORDS} more in run.json not_applicable)" if len(per_word) > MAX_WORDS else ""
             line += (f" Word coverage: {na['words_covered']} of {na['words']} words scored"
-                     + (f" ({', '.join(covered)})" if covered else "") + "; per word (applicable/samples): "
-                     + ", ".join(f"{w} {c['applicable']}/{c['samples']}" for w, c in na["word_coverage"].items()) + ".")
+                     + (f" ({', '.join(covered[:MAX_WORDS])}{', ...' if len(covered) > MAX_WORDS else ''})"
+                        if covered else "")
+                     + "; per word (applicable/samples): " + ", ".join(per_word[:MAX_WORDS]) + more + ".")
         lines.append(line)
     return lines
 
