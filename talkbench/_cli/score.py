@@ -59,8 +59,8 @@ def score(video: str | None, reference: str | None, metrics: str | None, crop: s
 
     \b
     Exit codes: 0 every metric computed; 1 a metric failed or the file could not be used (truncated,
-    no face, no audio for an audio metric), reported under "errors"; 2 usage error (unknown metric,
-    bad option)."""
+    no face, no audio for an audio metric), reported under "errors", or with --run-dir a value differs
+    from the run's; 2 usage error (unknown metric, bad option, a sample or method not in the run)."""
     if run_dir or sample_id or method:
         if video or not (run_dir and sample_id and method):
             raise click.UsageError("--run-dir needs --sample and --method, and no VIDEO")
