@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+import shlex
 import time
 from pathlib import Path
 
@@ -81,8 +82,9 @@ def build_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
     sanity = [s.text for s in offset_sanity(df)]
     coverage = _coverage_lines(record.get("not_applicable") or {})
     example = next(iter(df[~df["metric"].str.startswith("__")][["method", "sample_id"]].itertuples(index=False)), None)
-    rescore = (f"talkbench score --run-dir {run_dir} --sample {example.sample_id} --method {example.method}"
-               if example is not None else f"talkbench score --run-dir {run_dir} --sample ID --method METHOD")
+    rescore = (f"talkbench score --run-dir {shlex.quote(str(run_dir))} --sample {shlex.quote(example.sample_id)} "
+               f"--method {shlex.quote(example.method)}" if example is not None
+               else f"talkbench score --run-dir {shlex.quote(str(run_dir))} --sample ID --method METHOD")
     env = Environment(loader=PackageLoader("talkbench.report", "templates"), autoescape=select_autoescape(["html", "j2"]))
     # Sweeps and ablations (conditions in the method names) get their own page, linked from this one.
     experiment = build_experiment_report(run_dir, out)
