@@ -55,13 +55,18 @@ def _frames(config: Any, method: str, sample: Any, clip: Any, device: str, run_d
 
     spec = parse_method_spec(method)
     weights = dict(config.weights)
-    m = METHODS.get(spec.base)()
-    m.load(device=device, weights=weights.get(spec.base))
+    try:
+        m = METHODS.get(spec.base)()
+        m.load(device=device, weights=weights.get(spec.base))
+    except TalkbenchError:
+        raise
+    except Exception as exc:  # a moved checkpoint, a package missing here: say which method
+        raise ConfigError(f"cannot load {spec.base} as the run did ({type(exc).__name__}: {exc})") from exc
     request = spec_request(base_request(sample, clip), spec, clip.num_frames)
     cache = GenCache()
     key = cache.key(m, spec.spec, request, generation_protocol(config, run_device))
     frames = cache.get(key)
-    if frames is not None:
+    if frames is not None and frames.shape == clip.frames.shape:
         return frames, request, f"generation cache ({cache.path(key)})"
     result = m.generate([request])[0]
     if result.error or result.frames is None:
