@@ -100,7 +100,8 @@ def frechet_with_bootstrap(gen: list[np.ndarray], ref: list[np.ndarray], resampl
                            confidence: float = 0.95) -> FrechetResult:
     """Fréchet distance between pooled per-sample features ``gen[i]`` (rows of sample i) and ``ref[i]``,
     with a percentile bootstrap over samples: each resample draws sample indices with replacement and
-    pools the same indices on both sides (generated and ground truth stay paired)."""
+    pools the same indices on both sides (generated and ground truth stay paired). The interval is the
+    percentile interval shifted by the bootstrap bias estimate."""
     if len(gen) != len(ref):
         raise MetricError(f"{len(gen)} generated vs {len(ref)} reference samples")
     keep = [i for i in range(len(gen)) if len(gen[i]) and len(ref[i])]
@@ -123,7 +124,10 @@ def frechet_with_bootstrap(gen: list[np.ndarray], ref: list[np.ndarray], resampl
                 vals.append(frechet_distance_features(g, r))
         done = len(vals)
         if vals:
+            # Resampling with replacement duplicates samples, which biases a Fréchet distance upward;
+            # the percentile interval is shifted back by that bias (mean of resamples - full value).
             a = (1 - confidence) / 2
-            low, high = (float(v) for v in np.quantile(vals, [a, 1 - a]))
+            bias = float(np.mean(vals)) - value
+            low, high = (float(v) - bias for v in np.quantile(vals, [a, 1 - a]))
     return FrechetResult(value, low, high, len(keep), (len(gx), len(rx)), gx.shape[1], done,
                          rank_warning(min(len(gx), len(rx)), gx.shape[1]))

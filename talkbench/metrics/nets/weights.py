@@ -150,7 +150,7 @@ def load_net(net: str, path: str | Path, build: Callable[[dict[str, torch.Tensor
 def seeded_state_dict(model: nn.Module, seed: int = 0) -> dict[str, torch.Tensor]:
     """Deterministic weights for every key of ``model`` (independent of key order): key k draws from
     ``torch.Generator().manual_seed(seed * 1_000_003 + crc32(k))``. Tensors of 2+ dims: N(0, 2/fan_in)
-    (LPIPS heads: absolute values); BatchNorm/PReLU weights and running variances: U(0.8, 1.2);
+    (LPIPS heads ``lin*``: absolute values, as trained heads are non-negative); BatchNorm/PReLU weights and running variances: U(0.8, 1.2);
     biases and running means: N(0, 0.05^2); integer buffers: 0."""
     out = {}
     for key, ref in model.state_dict().items():
@@ -161,7 +161,7 @@ def seeded_state_dict(model: nn.Module, seed: int = 0) -> dict[str, torch.Tensor
         elif len(shape) >= 2:
             fan_in = max(1, int(torch.tensor(shape[1:]).prod()))
             t = torch.randn(shape, generator=g) * (2.0 / fan_in) ** 0.5
-            out[key] = t.abs() if key.startswith("lin") or ".lins." in key else t
+            out[key] = t.abs() if any(part.startswith("lin") for part in key.split(".")) else t
         elif key.endswith(("running_var", "weight")):
             out[key] = 0.8 + 0.4 * torch.rand(shape, generator=g)
         else:
