@@ -25,6 +25,9 @@ class MetricInfo:
     version: str
     description: str = ""
     unit: str = ""
+    # "sample": one value per sample (rows in ``results``); "dataset": one value per method over the
+    # whole run (FID, FVD), computed from per-sample features at the end of a run (``dataset_results``).
+    level: Literal["sample", "dataset"] = "sample"
 
 
 @dataclass(frozen=True)
@@ -61,4 +64,23 @@ class Scorer(Protocol):
         ...
 
     def score(self, item: ScoreInput) -> dict[str, float]:
+        ...
+
+
+@runtime_checkable
+class DatasetScorer(Protocol):
+    """A dataset-level metric (FID, FVD): ``features`` per sample (generated and reference rows), and
+    ``compute`` over all samples of one method. ``level = "dataset"`` tells the runner."""
+
+    name: str
+    level: str
+    outputs: tuple[MetricInfo, ...]
+
+    def provenance(self) -> dict[str, Any]:
+        ...
+
+    def features(self, item: ScoreInput) -> tuple[np.ndarray, np.ndarray]:
+        ...
+
+    def compute(self, generated: list[np.ndarray], reference: list[np.ndarray]) -> dict[str, Any]:
         ...
