@@ -13,10 +13,11 @@ import torch
 from talkbench.cache import sha256_file
 from talkbench.critics.lipreader import LipReader, LipReaderConfig, config_dict
 from talkbench.critics.mouth_roi import MEAN_FACE_STABLE, STABLE_IDS
+from talkbench.critics.vocabulary import lrw_vocabulary
 from talkbench.errors import MetricError
 from talkbench.metrics import METRICS
 from talkbench.metrics.base import ScoreInput
-from talkbench.metrics.lipread import LipReadingScorer, lrw_vocabulary
+from talkbench.metrics.lipread import LipReadingScorer
 from talkbench.weights import save_weights
 
 VOCAB = lrw_vocabulary()[:8]
