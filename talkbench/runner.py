@@ -165,15 +165,21 @@ def build_scorers(config: RunConfig, device: str) -> tuple[dict[str, Any], dict[
     return build(config.metrics, device, options)
 
 
-def score_rows(scorers: dict[str, Any], item: Any, method: str, dataset: str, sample_id: str) -> list[Row]:
+def score_rows(scorers: dict[str, Any], item: Any, method: str, dataset: str, sample_id: str,
+               run_dir: Path | None = None) -> list[Row]:
     """One sample's rows from every scorer. A scorer whose declared inputs (``requires``) the item lacks
     writes no row (e.g. lip reading on a sentence dataset: the run record says so); a failure is a row
-    with the error, never an exception."""
+    with the error, never an exception. Dataset-level scorers (FID, FVD) save the sample's features under
+    ``run_dir`` instead (:mod:`talkbench.metrics.dataset_level`)."""
     from talkbench.metrics.base import missing_inputs
+    from talkbench.metrics.dataset_level import feature_rows, is_dataset_level
 
     rows = []
     for scorer in scorers.values():
         if missing_inputs(scorer, item):
+            continue
+        if is_dataset_level(scorer):
+            rows.extend(feature_rows(scorer, item, method, dataset, run_dir))
             continue
         try:
             values = scorer.score(item)
@@ -336,7 +342,7 @@ def _evaluate_sample(r: _Run, sample: Any, pending: list[str], bars: tuple[Any, 
             word=sample.word, reference_landmarks=clip.landmarks,
             meta={"alignment": sample.meta.get("alignment"), "transcript": sample.transcript, "mask_frames": masked},
         )
-        rows = score_rows(r.scorers, item, m, cfg.dataset, sample.sample_id)
+        rows = score_rows(r.scorers, item, m, cfg.dataset, sample.sample_id, r.run_dir)
         r.summary.failures += sum(1 for row in rows if row.error)
         r.store.commit_sample(m, cfg.dataset, sample.sample_id, rows, time.perf_counter() - t0)
         score_bar.update(1)
@@ -344,7 +350,10 @@ def _evaluate_sample(r: _Run, sample: Any, pending: list[str], bars: tuple[Any, 
 
 
 def _close(r: _Run, reader: Any, samples: list[Any]) -> None:
-    """The final run.json: cache hits, dataset problems, what was not scored and why."""
+    """The final run.json: cache hits, dataset problems, what was not scored and why, dataset-level
+    metrics (FID, FVD) over every finished sample, and each metric's protocol."""
+    from talkbench.metrics.dataset_level import finalize, is_dataset_level
+
     record = r.record
     for s in samples:
         if s.meta.get("alignment") and len(record.setdefault("alignments", {})) < 3:
@@ -352,6 +361,12 @@ def _close(r: _Run, reader: Any, samples: list[Any]) -> None:
     record["gen_cache"] = r.gen_cache.record()
     record["dataset_problems"] = reader.problems
     record["samples"] = r.summary.samples
+    if any(is_dataset_level(s) for s in r.scorers.values()):
+        record["dataset_metrics"] = finalize(r.run_dir, r.scorers, list(r.config.all_methods), r.config.dataset,
+                                             [s.sample_id for s in samples])
+    record["metric_protocols"] = {n: s.provenance().get("protocol") or {
+        "crop": f"{r.config.crop} ({r.config.size} px protocol crops)", "frames": "all",
+        "definition": "; ".join(i.description for i in s.outputs)} for n, s in r.scorers.items()}
     for name, scorer in r.scorers.items():
         if getattr(scorer, "requires", ()):
             record.setdefault("notes", []).append(

@@ -24,6 +24,7 @@ from talkbench.metrics.functional.distribution import frechet_with_bootstrap
 
 class _FrechetScorer:
     level = "dataset"
+    requires = ("reference",)
     metric = ""
 
     def __init__(self, bootstrap: int, seed: int) -> None:
@@ -70,7 +71,7 @@ class FIDScorer(_FrechetScorer):
         tag = f"fid-inception-{self.record['sha256'][:12]}-step{self.frame_step}-{max_frames or 'all'}-1"
         self.outputs = (MetricInfo("fid", False, "paired", tag, "Fréchet Inception distance to the ground-truth "
                                    "frames of the same samples (pool3, frames pooled over the dataset)",
-                                   level="dataset"),)
+                                   level="dataset", label="FID"),)
 
     def provenance(self) -> dict[str, Any]:
         return {"inception": self.record, "protocol": {
@@ -105,7 +106,7 @@ class FVDScorer(_FrechetScorer):
                f"-from{self.start}-1")
         self.outputs = (MetricInfo("fvd", False, "paired", tag, "Fréchet video distance (I3D Kinetics-400 logits "
                                    "of 16-frame clips) to the ground-truth clips of the same samples",
-                                   level="dataset"),)
+                                   level="dataset", label="FVD"),)
 
     def provenance(self) -> dict[str, Any]:
         return {"i3d": self.record, "protocol": {

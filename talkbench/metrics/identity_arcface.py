@@ -29,6 +29,7 @@ def five_points(landmarks68: np.ndarray) -> np.ndarray:
 
 class ArcFaceScorer:
     name = "csim-arcface"
+    requires = ("reference",)
 
     def __init__(self, device: str = "cpu", weights: str | None = None, align: str = "landmarks5",
                  batch: int = 16, **_: Any) -> None:
@@ -43,7 +44,8 @@ class ArcFaceScorer:
         self.record = record(path)
         tag = f"arcface-r{self.model.depth}-{self.record['sha256'][:12]}-{align}-1"
         self.outputs = (MetricInfo("csim_arcface", True, "paired", tag,
-                                   "cosine similarity of ArcFace embeddings to the reference identity"),)
+                                   "cosine similarity of ArcFace embeddings to the reference identity",
+                                   label="CSIM (ArcFace)"),)
 
     def provenance(self) -> dict[str, Any]:
         return {"arcface": self.record, "protocol": {

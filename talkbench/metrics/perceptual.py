@@ -17,6 +17,7 @@ from talkbench.metrics.pairing import pair_frames
 
 class LPIPSScorer:
     name = "lpips"
+    requires = ("reference",)
 
     def __init__(self, device: str = "cpu", trunk: str | None = None, heads: str | None = None,
                  batch: int = 16, **_: Any) -> None:
@@ -30,7 +31,8 @@ class LPIPSScorer:
         self.records = {"trunk": record(trunk_path), "heads": record(heads_path)}
         tag = f"lpips-alex-v0.1-{self.records['trunk']['sha256'][:12]}-{self.records['heads']['sha256'][:12]}-1"
         self.outputs = (MetricInfo("lpips", False, "paired", tag,
-                                   "LPIPS v0.1 (AlexNet), per frame vs ground truth, mean over frames"),)
+                                   "LPIPS v0.1 (AlexNet), per frame vs ground truth, mean over frames",
+                                   label="LPIPS"),)
 
     def provenance(self) -> dict[str, Any]:
         return {**self.records, "protocol": {"frames": "all (paired, trimmed to the shorter clip)",

@@ -19,7 +19,8 @@ class CPBDScorer:
         self.frame_step, self.max_frames = int(frame_step), max_frames
         self.outputs = (MetricInfo(
             "cpbd", True, "no-reference", f"cpbd-narvekar2011-step{self.frame_step}-1",
-            "cumulative probability of blur detection (Narvekar & Karam 2011), mean over frames; gray BT.601"),)
+            "cumulative probability of blur detection (Narvekar & Karam 2011), mean over frames; gray BT.601",
+            label="CPBD"),)
 
     def provenance(self) -> dict[str, Any]:
         return {"protocol": {"frames": f"every {self.frame_step}. frame" + (f", at most {self.max_frames}" if

@@ -40,7 +40,8 @@ NETS: dict[str, NetSpec] = {s.name: s for s in (
     NetSpec("lpips-alex", "LPIPS v0.1 linear heads for AlexNet", ("alex.pth",),
             "the lpips package (lpips/weights/v0.1/alex.pth), used from the installed package when present"),
     NetSpec("arcface", "ArcFace IResNet (insightface arcface_torch)", ("arcface_r100.pth", "arcface_r50.pth",
-            "ms1mv3_arcface_r100_fp16.pth", "glint360k_cosface_r100_fp16_0.1.pth", "ms1mv3_arcface_r50_fp16.pth"),
+            "ms1mv3_arcface_r100_fp16.pth", "glint360k_cosface_r100_fp16_0.1.pth", "ms1mv3_arcface_r50_fp16.pth", "arcface_r34.pth",
+            "arcface_r18.pth"),
             "insightface model zoo backbone.pth (e.g. ms1mv3_arcface_r100_fp16), renamed to arcface_r100.pth"),
 )}
 
