@@ -24,6 +24,25 @@ def _weights(values: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
     return tuple(out)
 
 
+def metric_options(values: tuple[str, ...]) -> tuple[tuple[str, str, object], ...]:
+    """``METRIC.KEY=VALUE`` -> (metric, key, value); numbers become int/float, the rest stay strings."""
+    out = []
+    for v in values:
+        head, sep, raw = v.partition("=")
+        metric, dot, key = head.partition(".")
+        if not (sep and dot and metric and key):
+            raise click.UsageError(f"--metric-option expects METRIC.KEY=VALUE (e.g. fid.weights=PATH), got {v!r}")
+        value: object = raw
+        for cast in (int, float):
+            try:
+                value = cast(raw)
+                break
+            except ValueError:
+                continue
+        out.append((metric, key, value))
+    return tuple(out)
+
+
 @click.command(name="run")
 @click.option("--methods", required=True, help="Comma-separated method names, e.g. cals,wav2lip.")
 @click.option("--dataset", default="synth-lrs2", show_default=True)
@@ -42,16 +61,19 @@ def _weights(values: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
 @click.option("--no-gt", is_flag=True, help="Do not add the ground-truth row.")
 @click.option("--no-report", is_flag=True, help="Skip the HTML report.")
 @click.option("--no-gen-cache", is_flag=True, help="Do not reuse (or store) generations across runs.")
+@click.option("--metric-option", "metric_option", multiple=True, metavar="METRIC.KEY=VALUE",
+              help="Option of one metric (repeatable), e.g. fid.weights=PATH, fid.frame_step=5, fvd.start=20, "
+                   "csim-arcface.align=resize, lpips.trunk=PATH.")
 def run(methods: str, dataset: str, root: str | None, split: str, metrics: str, weights: tuple[str, ...],
         limit: int | None, device: str, run_dir: str | None, crop: str, no_gt: bool, no_report: bool,
-        no_gen_cache: bool) -> None:
+        no_gen_cache: bool, metric_option: tuple[str, ...]) -> None:
     """Generate with every method, score every sample, store tidy rows, write the report.
 
     Re-running the same command on the same --run-dir resumes. Exit code 1 if any item failed."""
     config = RunConfig(
         methods=tuple(m.strip() for m in methods.split(",") if m.strip()), dataset=dataset, root=root, split=split,
         metrics=tuple(m.strip() for m in metrics.split(",") if m.strip()), weights=_weights(weights),
-        limit=limit, device=device, crop=crop, include_gt=not no_gt,
+        limit=limit, device=device, crop=crop, include_gt=not no_gt, metric_options=metric_options(metric_option),
     )
     run_dir = run_dir or f"runs/{dataset}-{time.strftime('%Y%m%d-%H%M%S')}"
     summary = run_lib(config, run_dir, gen_cache=False if no_gen_cache else None)

@@ -11,6 +11,7 @@ reference score is the distance between its two halves (even vs odd samples).
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import cv2
@@ -75,6 +76,7 @@ class FIDScorer(_FrechetScorer):
 
     def provenance(self) -> dict[str, Any]:
         return {"inception": self.record, "protocol": {
+            "weights": f"{Path(self.record['path']).name} (sha256 {self.record['sha256'][:12]})",
             "frames": f"every {self.frame_step}. frame" + (f", at most {self.max_frames} per clip" if self.max_frames
                                                          else ", all") + "; generated and ground truth alike",
             "crop": "protocol face crop", "resize": "bilinear to 299x299 (torch, align_corners=False) as pytorch-fid",
@@ -110,6 +112,7 @@ class FVDScorer(_FrechetScorer):
 
     def provenance(self) -> dict[str, Any]:
         return {"i3d": self.record, "protocol": {
+            "weights": f"{Path(self.record['path']).name} (sha256 {self.record['sha256'][:12]})",
             "frames": f"{self.clips} clip(s) of {self.clip_length} consecutive frames, the first at frame "
                       f"{self.start}, evenly spaced to the end",
             "crop": "protocol face crop", "resize": f"bilinear (cv2 INTER_LINEAR) to {self.size}x{self.size}",

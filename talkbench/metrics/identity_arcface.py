@@ -10,13 +10,15 @@ landmarks, predicted in the ground-truth face box shared with LMD) onto the ArcF
 
 from __future__ import annotations
 
+from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import cv2
 import numpy as np
 
 from talkbench.errors import MetricError
-from talkbench.metrics._nets_runtime import batched, record, to_tensor
+from talkbench.metrics._nets_runtime import batched, frame_indices, record, to_tensor
 from talkbench.metrics.base import MetricInfo, ScoreInput
 from talkbench.metrics.pairing import pair_frames
 
@@ -32,7 +34,7 @@ class ArcFaceScorer:
     requires = ("reference",)
 
     def __init__(self, device: str = "cpu", weights: str | None = None, align: str = "landmarks5",
-                 batch: int = 16, **_: Any) -> None:
+                 frame_step: int = 1, max_frames: int | None = None, batch: int = 16, **_: Any) -> None:
         from talkbench.metrics.nets.iresnet import load_arcface
         from talkbench.metrics.nets.weights import resolve_net_weights
 
@@ -41,15 +43,19 @@ class ArcFaceScorer:
         path = resolve_net_weights("arcface", weights)
         self.model = load_arcface(path).to(device)
         self.device, self.align, self.batch = device, align, batch
+        self.frame_step, self.max_frames = int(frame_step), max_frames
         self.record = record(path)
-        tag = f"arcface-r{self.model.depth}-{self.record['sha256'][:12]}-{align}-1"
+        tag = (f"arcface-r{self.model.depth}-{self.record['sha256'][:12]}-{align}-step{self.frame_step}"
+               f"-{max_frames or 'all'}-1")
         self.outputs = (MetricInfo("csim_arcface", True, "paired", tag,
                                    "cosine similarity of ArcFace embeddings to the reference identity",
                                    label="CSIM (ArcFace)"),)
 
     def provenance(self) -> dict[str, Any]:
         return {"arcface": self.record, "protocol": {
-            "frames": "all generated frames vs the first ground-truth frame",
+            "frames": f"every {self.frame_step}. generated frame" + (f" (at most {self.max_frames})" if
+                      self.max_frames else "") + " vs the first ground-truth frame",
+            "weights": f"{Path(self.record['path']).name} (sha256 {self.record['sha256'][:12]})",
             "crop": "112x112 aligned to the ArcFace 5-point template from dlib-68 landmarks"
             if self.align == "landmarks5" else "protocol crop resized to 112x112 (no alignment)",
             "input": "RGB (x/255 - 0.5)/0.5", "pooling": "mean cosine over frames with a face"}}
@@ -72,14 +78,18 @@ class ArcFaceScorer:
 
     def score(self, item: ScoreInput) -> dict[str, float]:
         gen, ref, _ = pair_frames(item.generated, item.reference)
-        ident = item.meta.get("identity_frame")
-        ident = ref[0] if ident is None else np.asarray(ident)
+        keep = frame_indices(len(gen), self.frame_step, self.max_frames)
+        lms = None if item.reference_landmarks is None else np.asarray(item.reference_landmarks)[keep]
+        item = replace(item, generated=gen[keep], reference=ref[keep], reference_landmarks=lms)
+        gen, ref, ident = item.generated, item.reference, item.meta.get("identity_frame")
+        own_ident = ident is None  # the first ground-truth frame: its landmarks are already there
+        ident = ref[0] if own_ident else np.asarray(ident)
         if self.align == "landmarks5":
             from talkbench.metrics.landmarks import _landmarks_pair, resolve_box_source
 
             box = resolve_box_source("auto", item, len(gen))
             gen_lm, ref_lm = _landmarks_pair(gen, ref, box, item.reference_landmarks)
-            if ident is ref[0]:
+            if own_ident:
                 id_lm = ref_lm[:1]
             else:
                 from talkbench.faces.landmarks import detect_landmarks

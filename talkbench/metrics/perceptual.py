@@ -5,6 +5,7 @@ over frames. Weights: torchvision's ``alexnet-owt-7be5be79.pth`` (trunk) and the
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -35,7 +36,8 @@ class LPIPSScorer:
                                    label="LPIPS"),)
 
     def provenance(self) -> dict[str, Any]:
-        return {**self.records, "protocol": {"frames": "all (paired, trimmed to the shorter clip)",
+        weights = ", ".join(f"{Path(r['path']).name} (sha256 {r['sha256'][:12]})" for r in self.records.values())
+        return {**self.records, "protocol": {"frames": "all (paired, trimmed to the shorter clip)", "weights": weights,
                                              "input": "protocol crop RGB scaled to [-1, 1], no resize",
                                              "pooling": "mean over frames"}}
 
