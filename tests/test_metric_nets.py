@@ -143,3 +143,20 @@ def test_arcface_alignment_puts_landmarks_on_the_template() -> None:
     np.testing.assert_allclose(src @ m[:2, :2].T + m[:2, 2], ARCFACE_TEMPLATE, atol=1e-4)
     img = rng.integers(0, 255, (200, 200, 3), dtype=np.uint8)
     assert align_arcface(img, src).shape == (112, 112, 3)
+
+
+def test_doctor_lists_the_metric_networks(tmp_path, monkeypatch) -> None:
+    from click.testing import CliRunner
+
+    from talkbench.cli import cli
+
+    monkeypatch.setenv("TALKBENCH_WEIGHTS", str(tmp_path))
+    (tmp_path / "pt_inception-2015-12-05-6726825d.pth").write_bytes(b"x")
+    res = CliRunner().invoke(cli, ["doctor", "--json"])
+    assert res.exit_code == 0, res.output
+    w = json.loads(res.output)["metric_weights"]
+    assert w["inception-fid"]["found"] == str(tmp_path / "pt_inception-2015-12-05-6726825d.pth")
+    assert w["i3d-kinetics400"]["found"] is None and w["i3d-kinetics400"]["file"] == "i3d_pretrained_400.pt"
+    assert w["arcface"]["file"] == "arcface_r100.pth"
+    text = CliRunner().invoke(cli, ["doctor"]).output
+    assert "alexnet-owt-7be5be79.pth" in text and "metric networks" in text
