@@ -86,3 +86,17 @@ def test_missing_official_weights_are_named_in_the_run_record(dataset, tmp_path,
     assert "not available: put pt_inception-2015-12-05-6726825d.pth" in why["fid"]
     assert "not available: put alexnet-owt-7be5be79.pth" in why["lpips"]
     assert "Metrics not computed" in (tmp_path / "b" / "report" / "index.html").read_text()
+
+
+def test_score_one_video_with_the_per_sample_field_metrics(dataset, weights, monkeypatch) -> None:
+    monkeypatch.setenv("TALKBENCH_WEIGHTS", str(weights))
+    clip = str(dataset / "c0.mp4")
+    res = CliRunner().invoke(cli, ["score", clip, "--reference", clip, "--crop", "none", "--json",
+                                   "--metrics", "lpips,cpbd,csim-arcface,fid",
+                                   "--metric-option", "csim-arcface.frame_step=6"])
+    assert res.exit_code == 1, res.output  # fid is dataset-level: named, the others computed
+    out = json.loads(res.output)
+    assert abs(out["metrics"]["lpips"]) < 1e-6 and 0 <= out["metrics"]["cpbd"] <= 1
+    # frames 0 and 6 vs frame 0: the first is the identity frame itself (cosine 1)
+    assert 0.5 < out["metrics"]["csim_arcface"] <= 1 + 1e-6 and out["metrics"]["csim_arcface_frames_scored"] == 2
+    assert "dataset-level metric" in out["errors"]["fid"]

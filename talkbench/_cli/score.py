@@ -34,8 +34,11 @@ def _json_safe(obj):
 @click.option("--lmd-variant", default="mean-centred", show_default=True)
 @click.option("--device", default="cpu", show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.option("--metric-option", "metric_option", multiple=True, metavar="METRIC.KEY=VALUE",
+              help="Option of one metric (repeatable), e.g. csim-arcface.weights=PATH, lpips.trunk=PATH.")
 def score(video: str, reference: str | None, metrics: str, crop: str, size: int, syncnet: str | None,
-          lipreader: str | None, word: str | None, lmd_variant: str, device: str, as_json: bool) -> None:
+          lipreader: str | None, word: str | None, lmd_variant: str, device: str, as_json: bool,
+          metric_option: tuple[str, ...]) -> None:
     """Score VIDEO (against --reference for paired metrics). Exit code 1 if a metric failed."""
     names = [m.strip() for m in metrics.split(",") if m.strip()]
     options = {"lmd": {"variant": lmd_variant}}
@@ -43,6 +46,10 @@ def score(video: str, reference: str | None, metrics: str, crop: str, size: int,
         options["lse"] = {"weights": syncnet}
     if lipreader:
         options["lipread"] = {"weights": lipreader}
+    from talkbench._cli.run import metric_options
+
+    for metric, key, value in metric_options(metric_option):
+        options.setdefault(metric, {})[key] = value
     result = score_video(video, reference, names, crop=crop, size=size, device=device, options=options, word=word)
     if as_json:
         click.echo(json.dumps(_json_safe(result)))
