@@ -9,9 +9,10 @@ diagonal is an error, a smaller one is dropped. Statistics are ``mean`` and ``np
 
 ``frechet_distance_features`` computes the same number straight from two feature matrices without a
 d x d ``sqrtm``: with ``S1 = A A^T`` and ``S2 = B B^T``, the eigenvalues of ``S1 S2`` equal the squared
-singular values of ``A^T B``, so ``tr(sqrtm(S1 S2))`` is the nuclear norm of ``A^T B``. ``A`` is the
-centred features / sqrt(n - 1) (n x d) when n < d, else a symmetric square root of ``S1``. It is exact
-(no eps), fast when n is small, and is what the bootstrap over samples uses.
+singular values of ``A^T B``, so ``tr(sqrtm(S1 S2))`` is the nuclear norm of ``A^T B`` (equivalently the
+sum of square roots of the eigenvalues of ``A^T S2 A``). ``A`` is the centred features / sqrt(n - 1)
+when n <= d, else a symmetric square root of ``S1``. It is exact (no eps), needs at most two symmetric
+eigendecompositions, and is what the bootstrap over samples uses.
 """
 
 from __future__ import annotations
@@ -70,10 +71,21 @@ def frechet_distance_features(x: np.ndarray, y: np.ndarray) -> float:
     x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
     if x.ndim != 2 or y.ndim != 2 or x.shape[1] != y.shape[1] or len(x) < 2 or len(y) < 2:
         raise MetricError(f"Fréchet distance needs two (N>=2, D) feature matrices, got {x.shape} and {y.shape}")
+    if len(y) < len(x):
+        x, y = y, x  # the distance is symmetric; factor the side with fewer rows
+    d = x.shape[1]
     diff = x.mean(axis=0) - y.mean(axis=0)
-    fx, fy = _cov_factor(x), _cov_factor(y)
-    tr_covmean = np.linalg.svd(fx @ fy.T, compute_uv=False).sum()
-    return float(diff @ diff + (fx * fx).sum() + (fy * fy).sum() - 2 * tr_covmean)
+    fx = _cov_factor(x)  # k x d with fx^T fx = S1, k = min(n1, d)
+    if len(y) <= d:
+        fy = (y - y.mean(axis=0)) / np.sqrt(len(y) - 1)
+        tr_covmean = np.linalg.svd(fx @ fy.T, compute_uv=False).sum()
+        tr_y = float((fy * fy).sum())
+    else:
+        sy = np.cov(y, rowvar=False)
+        # tr sqrtm(S1 S2) = sum of sqrt eigenvalues of fx S2 fx^T (symmetric PSD, k x k)
+        tr_covmean = np.sqrt(np.clip(np.linalg.eigvalsh(fx @ sy @ fx.T), 0, None)).sum()
+        tr_y = float(np.trace(sy))
+    return float(diff @ diff + (fx * fx).sum() + tr_y - 2 * tr_covmean)
 
 
 @dataclass(frozen=True)
