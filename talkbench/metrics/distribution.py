@@ -58,7 +58,7 @@ class FIDScorer(_FrechetScorer):
     name = "fid"
 
     def __init__(self, device: str = "cpu", weights: str | None = None, frame_step: int = 1,
-                 max_frames: int | None = None, batch: int = 8, bootstrap: int = 200, seed: int = 0,
+                 max_frames: int | None = None, batch: int = 8, bootstrap: int = 50, seed: int = 0,
                  **_: Any) -> None:
         from talkbench.metrics.nets.inception import load_fid_inception
         from talkbench.metrics.nets.weights import resolve_net_weights
@@ -94,7 +94,7 @@ class FVDScorer(_FrechetScorer):
     name = "fvd"
 
     def __init__(self, device: str = "cpu", weights: str | None = None, clip_length: int = 16, clips: int = 1,
-                 start: int = 0, size: int = 224, bootstrap: int = 200, seed: int = 0, **_: Any) -> None:
+                 start: int = 0, size: int = 224, bootstrap: int = 50, seed: int = 0, **_: Any) -> None:
         from talkbench.metrics.nets.i3d import load_i3d
         from talkbench.metrics.nets.weights import resolve_net_weights
 
