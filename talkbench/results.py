@@ -7,6 +7,7 @@ depends on none of them.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from dataclasses import dataclass, field
@@ -25,8 +26,14 @@ HIDDEN_SUFFIXES = ("_frames_scored", "_frames_missing", "_identical_frames", "_p
 
 
 def safe_name(sample_id: str) -> str:
-    """A sample id as a file name (the runner writes ``media/<method>/<safe_name>.mp4``)."""
-    return re.sub(r"[^A-Za-z0-9._-]+", "__", sample_id)
+    """A sample id as a file name (the runner writes ``media/<method>/<safe_name>.mp4``).
+
+    Distinct ids give distinct names: when characters had to be replaced (``a b``, ``a&b`` and ``a__b``
+    would all read ``a__b``), a short hash of the id itself is appended."""
+    name = re.sub(r"[^A-Za-z0-9._-]+", "__", sample_id)
+    if name == sample_id:
+        return name
+    return f"{name}-{hashlib.sha256(sample_id.encode()).hexdigest()[:8]}"
 
 
 def media_path(run_dir: str | Path, method: str, sample_id: str) -> Path:
@@ -75,7 +82,9 @@ class RunResults:
         return self.metrics.get(metric)
 
     def media(self, method: str, sample_id: str) -> Path:
-        return media_path(self.path, method, sample_id)
+        path = media_path(self.path, method, sample_id)
+        legacy = path.with_name(re.sub(r"[^A-Za-z0-9._-]+", "__", sample_id) + ".mp4")
+        return legacy if not path.exists() and legacy.exists() else path  # run dirs written before the hash suffix
 
     def expand_metrics(self, names: list[str] | tuple[str, ...]) -> list[str]:
         """Scorer names (``lse``) or output names (``lse_c``), as the user typed them, to output names;

@@ -25,7 +25,7 @@ from tqdm import tqdm
 
 from talkbench.cache import save_json_atomic
 from talkbench.conditions import mask_span_frames, parse_method_spec
-from talkbench.errors import ConfigError, TalkbenchError
+from talkbench.errors import ConfigError, DatasetError, MediaError, TalkbenchError
 from talkbench.gencache import GenCache
 from talkbench.results import media_path
 from talkbench.store import ResultStore, Row
@@ -77,6 +77,7 @@ class RunSummary:
     samples: int = 0
     pairs_done: int = 0
     pairs_skipped: int = 0
+    retried: int = 0
     failures: int = 0
     seconds: float = 0.0
 
@@ -110,20 +111,46 @@ def _versions() -> dict[str, str | None]:
     return out
 
 
-def _check_run_dir(run_dir: Path, config: RunConfig) -> dict[str, Any] | None:
+def _previous_record(run_dir: Path) -> dict[str, Any] | None:
     path = run_dir / "run.json"
     if not path.exists():
         return None
     try:
-        old = json.loads(path.read_text())
+        return json.loads(path.read_text())
     except (OSError, json.JSONDecodeError) as exc:
         raise ConfigError(f"unreadable run.json ({exc})", path) from exc
-    mine = config.identity()
-    theirs = old.get("config", {})
-    diff = sorted(k for k in set(mine) | set(theirs) if mine.get(k) != theirs.get(k))
-    if diff:
-        detail = "; ".join(f"{k}: {theirs.get(k)!r} there vs {mine.get(k)!r} now" for k in diff)
-        raise ConfigError(f"run directory holds a run with a different config (refusing to mix): {detail}", run_dir)
+
+
+def _fresh_dir(run_dir: Path) -> Path:
+    """``run_dir`` itself when it is new or empty, else the first free ``<run_dir>-N``."""
+    if not run_dir.exists() or not any(run_dir.iterdir()):
+        return run_dir
+    n = 2
+    while (cand := run_dir.with_name(f"{run_dir.name}-{n}")).exists():
+        n += 1
+    return cand
+
+
+def _resume_check(run_dir: Path, identity: dict[str, Any]) -> dict[str, Any] | None:
+    """The previous run.json when ``run_dir`` holds the same run; a ConfigError naming every change
+    when it holds another (mixing rows of two checkpoints or critics in one run is refused)."""
+    from talkbench.run_identity import identity_changes
+
+    old = _previous_record(run_dir)
+    if old is None:
+        return None
+    before = old.get("identity")
+    if before is None:  # written before runs were identified by content: compare what it has
+        before = {"config": {**old.get("config", {}), "weights": sorted(old.get("config", {}).get("weights") or {})}}
+        now = {"config": identity["config"]}
+    else:
+        now = identity
+    changes = identity_changes(before, now)
+    if changes:
+        shown = "; ".join(changes[:12]) + (f"; ... ({len(changes)} changes)" if len(changes) > 12 else "")
+        raise ConfigError(f"the run directory holds a run with other content, refusing to mix results: {shown}. "
+                          f"Use --fresh to start a new run directory ({_fresh_dir(run_dir).name}) or another --run-dir",
+                          run_dir)
     return old
 
 
@@ -218,25 +245,32 @@ class _Run:
         self.summary.failures += 1
 
 
-def _open(config: RunConfig, run_dir: Path, gen_cache: bool | GenCache | None) -> tuple[_Run, Any]:
-    """Check the run directory, load the dataset reader, methods and scorers, write the first run.json."""
-    from talkbench.datasets import DATASETS
+def _open(config: RunConfig, run_dir: Path, gen_cache: bool | GenCache | None,
+          fresh: bool = False) -> tuple[_Run, Any, list[Any]]:
+    """Check the configuration, load the dataset reader, methods and scorers, compare the run's content
+    with what ``run_dir`` holds, and only then create it and write the first run.json."""
+    from talkbench.checks import check_run_config
+    from talkbench.run_identity import content_identity, dataset_identity
 
+    reader = check_run_config(config)
+    samples = _plan(config, reader)
+    device = resolve_device(config.device)
+    methods, broken = build_methods(config, device)
+    scorers, unavailable = build_scorers(config, device)
+    protocol = {"crop": config.crop, "size": config.size, "fps": int(PROTOCOL_FPS), "sample_rate": PROTOCOL_SR,
+                "reference_frame": "first frame", "pose_prior": "target frames, lower half zeroed"}
+    identity = content_identity(config, methods, broken, scorers, unavailable, protocol,
+                                dataset_identity(config, _split_listing(config, reader, samples), reader))
+    if fresh:
+        run_dir = _fresh_dir(run_dir)
+    previous = _resume_check(run_dir, identity)
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise ConfigError(f"cannot create the run directory ({exc})", run_dir) from exc
-    previous = _check_run_dir(run_dir, config)
-    device = resolve_device(config.device)
-    try:
-        reader_cls = DATASETS.get(config.dataset)
-    except KeyError as exc:
-        raise ConfigError(str(exc.args[0])) from exc
-    reader = reader_cls(config.root)
-    methods, broken = build_methods(config, device)
-    scorers, unavailable = build_scorers(config, device)
     record = {
         "config": config.identity(),
+        "identity": identity,
         "created": (previous or {}).get("created") or time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "git_sha": _git_sha(),
         "packages": _versions(),
@@ -248,8 +282,8 @@ def _open(config: RunConfig, run_dir: Path, gen_cache: bool | GenCache | None) -
         "metrics": {n: [asdict(i) for i in s.outputs] for n, s in scorers.items()},
         "metrics_unavailable": unavailable,
         "critics": {n: s.provenance() for n, s in scorers.items() if s.provenance()},
-        "protocol": {"crop": config.crop, "size": config.size, "fps": int(PROTOCOL_FPS), "sample_rate": PROTOCOL_SR,
-                     "reference_frame": "first frame", "pose_prior": "target frames, lower half zeroed"},
+        "protocol": protocol,
+        "sample_notes": (previous or {}).get("sample_notes", {}),
     }
     if not isinstance(gen_cache, GenCache):
         on = gen_cache if gen_cache is not None else os.environ.get("TALKBENCH_GEN_CACHE", "1") not in ("0", "off", "no")
@@ -257,15 +291,31 @@ def _open(config: RunConfig, run_dir: Path, gen_cache: bool | GenCache | None) -
     record["gen_cache"] = gen_cache.record()
     save_json_atomic(run_dir / "run.json", record)
     store = ResultStore(run_dir / "results.sqlite", run=run_dir.name)
-    return _Run(config, run_dir, device, methods, broken, scorers, record, gen_cache, store, RunSummary(run_dir)), reader
+    run = _Run(config, run_dir, device, methods, broken, scorers, record, gen_cache, store, RunSummary(run_dir))
+    return run, reader, samples
+
+
+def _split_listing(config: RunConfig, reader: Any, planned: list[Any]) -> list[Any]:
+    """The whole split (the dataset's identity does not depend on ``--limit``)."""
+    if config.limit is None:
+        return planned
+    return list(reader.samples(config.split))
 
 
 def _plan(config: RunConfig, reader: Any) -> list[Any]:
-    """The samples of the split, up to ``limit`` (paths only; knowing the total gives every bar an ETA)."""
+    """The samples of the split, up to ``limit`` (paths only; knowing the total gives every bar an ETA).
+    Two samples with one id would share their rows and media: a DatasetError naming both files."""
     samples = reader.samples(config.split)
     if config.limit is not None:
-        return samples[: config.limit] if isinstance(samples, list) else list(itertools.islice(samples, config.limit))
-    return list(samples)
+        samples = samples[: config.limit] if isinstance(samples, list) else list(itertools.islice(samples, config.limit))
+    samples = list(samples)
+    seen: dict[str, Any] = {}
+    for s in samples:
+        if s.sample_id in seen:
+            raise DatasetError(f"two samples share the id {s.sample_id!r}: {seen[s.sample_id].video_path} and "
+                               f"{s.video_path}", getattr(reader, "root", None))
+        seen[s.sample_id] = s
+    return samples
 
 
 def _unsupported(r: _Run, spec: Any) -> str | None:
@@ -311,12 +361,17 @@ def _evaluate_sample(r: _Run, sample: Any, pending: list[str], bars: tuple[Any, 
     t0 = time.perf_counter()
     try:
         clip = load_clip(sample, size=cfg.size, crop=cfg.crop)
-    except TalkbenchError as exc:
+    except Exception as exc:  # MemoryError, a decoder's own error...: this sample fails, the run goes on
+        why = str(exc) if isinstance(exc, TalkbenchError) else f"{type(exc).__name__}: {exc} ({sample.video_path})"
         for m in pending:
-            r.fail(m, sample.sample_id, "__sample__", str(exc))
+            r.fail(m, sample.sample_id, "__sample__", why)
         gen_bar.update(len(pending))
         score_bar.update(len(pending))
         return
+    if notes := clip.meta.get("notes"):
+        # E.g. audio shorter than the video (only the frames with audio are scored), several faces.
+        r.record.setdefault("sample_notes", {})[sample.sample_id] = list(notes)
+    faces = (clip.meta.get("faces") or {}).get("persistent_faces")
     request = GenRequest(sample_id=sample.sample_id, reference=clip.frames[0],
                          pose_prior=lower_half_masked(clip.frames), audio=clip.audio, ground_truth=clip.frames)
     for m in pending:
@@ -335,15 +390,22 @@ def _evaluate_sample(r: _Run, sample: Any, pending: list[str], bars: tuple[Any, 
             r.fail(m, sample.sample_id, "__generate__", err)
             score_bar.update(1)
             continue
-        write_video(media_path(r.run_dir, m, sample.sample_id), result.frames, clip.audio, fps=clip.fps,
-                    sample_rate=clip.sample_rate)
+        try:
+            write_video(media_path(r.run_dir, m, sample.sample_id), result.frames, clip.audio, fps=clip.fps,
+                        sample_rate=clip.sample_rate)
+        except MediaError as exc:  # a full disk: this pair fails (no temp file is left), the store stays intact
+            r.fail(m, sample.sample_id, "__media__", str(exc))
+            score_bar.update(1)
+            continue
         item = ScoreInput(
             sample_id=sample.sample_id, generated=result.frames, audio=clip.audio, reference=clip.frames,
             word=sample.word, reference_landmarks=clip.landmarks,
             meta={"alignment": sample.meta.get("alignment"), "transcript": sample.transcript, "mask_frames": masked},
         )
         rows = score_rows(r.scorers, item, m, cfg.dataset, sample.sample_id, r.run_dir)
-        r.summary.failures += sum(1 for row in rows if row.error)
+        if faces and faces > 1:  # several faces: their number (which one was followed: run.json sample_notes)
+            rows.append(Row(m, cfg.dataset, sample.sample_id, "__faces__", float(faces)))
+        r.summary.failures += int(any(row.error for row in rows))  # failures count pairs, not rows
         r.store.commit_sample(m, cfg.dataset, sample.sample_id, rows, time.perf_counter() - t0)
         score_bar.update(1)
         r.summary.pairs_done += 1
@@ -367,6 +429,14 @@ def _close(r: _Run, reader: Any, samples: list[Any]) -> None:
     record["metric_protocols"] = {n: s.provenance().get("protocol") or {
         "crop": f"{r.config.crop} ({r.config.size} px protocol crops)", "frames": "all",
         "definition": "; ".join(i.description for i in s.outputs)} for n, s in r.scorers.items()}
+    if record.get("sample_notes"):
+        from talkbench.faces.crop import AUDIO_TOLERANCE_S
+        from talkbench.faces.track import PICK_RULE
+
+        record.setdefault("notes", []).append(
+            f"sample_notes: per-sample notes. Audio shorter than the video by more than {AUDIO_TOLERANCE_S} s: only "
+            f"the frames with audio are generated and scored. Several faces: the track follows the {PICK_RULE}; "
+            "a __faces__ row holds the number of faces seen in most frames when it is more than one")
     for name, scorer in r.scorers.items():
         if getattr(scorer, "requires", ()):
             record.setdefault("notes", []).append(
@@ -375,15 +445,20 @@ def _close(r: _Run, reader: Any, samples: list[Any]) -> None:
 
 
 def run(config: RunConfig, run_dir: str | Path, progress: bool = True,
-        on_sample: Callable[[str], None] | None = None, gen_cache: bool | GenCache | None = None) -> RunSummary:
+        on_sample: Callable[[str], None] | None = None, gen_cache: bool | GenCache | None = None,
+        retry_failed: bool = True, fresh: bool = False) -> RunSummary:
     """Evaluate ``config`` into ``run_dir`` (resuming what is there). Returns counts; failures are
     rows with an error, never exceptions, except configuration errors (``ConfigError``).
+
+    Resuming needs the same content (:mod:`talkbench.run_identity`); ``fresh``: when ``run_dir``
+    already holds a run, use a new ``<run_dir>-N`` instead (``summary.run_dir``). ``retry_failed``:
+    pairs that failed before are evaluated again (their old rows are dropped first), except those this
+    run would refuse again (method still unavailable, condition it cannot honour).
 
     ``gen_cache``: the cross-run generation cache (:mod:`talkbench.gencache`); None means on unless
     the environment sets ``TALKBENCH_GEN_CACHE=0``; False disables it. Hits are recorded in run.json."""
     t_start = time.perf_counter()
-    r, reader = _open(config, Path(run_dir), gen_cache)
-    samples = _plan(config, reader)
+    r, reader, samples = _open(config, Path(run_dir), gen_cache, fresh=fresh)
     everyone = config.all_methods
     n_pairs = len(samples) * len(everyone)
     # One bar per stage (crops per sample; generation and metrics per method x sample), each with an ETA.
@@ -394,7 +469,17 @@ def run(config: RunConfig, run_dir: str | Path, progress: bool = True,
         for sample in samples:
             r.summary.samples += 1
             bar.update(1)
-            pending = [m for m in everyone if not r.store.is_done(m, config.dataset, sample.sample_id)]
+            pending = []
+            for m in everyone:
+                if not r.store.is_done(m, config.dataset, sample.sample_id):
+                    pending.append(m)
+                elif (retry_failed and r.store.is_failed(m, config.dataset, sample.sample_id)
+                      and _unsupported(r, parse_method_spec(m)) is None):
+                    # (A pair that this run would refuse again, its method unloadable or unable to honour
+                    # the condition, keeps its row: retrying it could only repeat the failure.)
+                    r.store.forget(m, config.dataset, sample.sample_id)
+                    r.summary.retried += 1
+                    pending.append(m)
             skipped = len(everyone) - len(pending)
             r.summary.pairs_skipped += skipped
             gen_bar.update(skipped)
@@ -413,8 +498,9 @@ def run(config: RunConfig, run_dir: str | Path, progress: bool = True,
 
 
 def count_failures(run_dir: str | Path) -> int:
+    """Failed (method, sample) pairs in a run directory (a pair counts once, however many rows failed)."""
     store = ResultStore(Path(run_dir) / "results.sqlite")
     try:
-        return int(store.conn.execute("SELECT COUNT(*) FROM results WHERE error IS NOT NULL").fetchone()[0])
+        return store.failed_pairs()
     finally:
         store.close()

@@ -116,3 +116,26 @@ class ResultStore:
 
     def count_done(self) -> int:
         return int(self.conn.execute("SELECT COUNT(*) FROM done").fetchone()[0])
+
+    def is_failed(self, method: str, dataset: str, sample_id: str) -> bool:
+        """Whether a done (method, sample) holds any error row (it is retried on resume by default)."""
+        cur = self.conn.execute("SELECT 1 FROM results WHERE method=? AND dataset=? AND sample_id=? AND error IS NOT NULL "
+                                "LIMIT 1", (method, dataset, sample_id))
+        return cur.fetchone() is not None
+
+    def forget(self, method: str, dataset: str, sample_id: str) -> None:
+        """Drop one (method, sample)'s rows and done mark, atomically (before retrying it)."""
+        try:
+            with self.conn:
+                key = (method, dataset, sample_id)
+                self.conn.execute("DELETE FROM results WHERE method=? AND dataset=? AND sample_id=?", key)
+                self.conn.execute("DELETE FROM done WHERE method=? AND dataset=? AND sample_id=?", key)
+        except sqlite3.Error as exc:
+            raise TalkbenchError(f"cannot write results ({exc}); is the disk full or the folder read-only?", self.path) from exc
+
+    def failed_pairs(self) -> int:
+        """Number of (method, sample) pairs with at least one error row: a failure is counted once
+        per pair, however many metric rows it left."""
+        return int(self.conn.execute(
+            "SELECT COUNT(*) FROM (SELECT DISTINCT method, dataset, sample_id FROM results WHERE error IS NOT NULL)"
+        ).fetchone()[0])

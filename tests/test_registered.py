@@ -29,7 +29,7 @@ def frames() -> np.ndarray:
 @pytest.mark.parametrize("name", METHODS.names())
 def test_every_method_loads_and_keeps_the_output_contract(name: str, frames: np.ndarray) -> None:
     method = METHODS.get(name)()
-    assert method.card.version and method.card.native_size > 0
+    assert method.card.version and method.card.native_size >= 0  # 0: works at any size
     assert set(method.card.supports) <= {"mask", "context"}
     if name in NEEDS_WEIGHTS:
         with pytest.raises(TalkbenchError, match="--weights"):

@@ -54,31 +54,44 @@ def metric_options(values: tuple[str, ...]) -> tuple[tuple[str, str, object], ..
                    "(lse_d_valid, lse_c_valid, av_offset_valid), lipread (lipread_top1, lipread_top5). "
                    "`compare --metrics` takes either form.")
 @click.option("--weights", multiple=True, help="METHOD=PATH (repeatable): evaluate a given checkpoint.")
-@click.option("--limit", type=int, default=None, help="Only the first N samples.")
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="Only the first N samples (N >= 1).")
 @click.option("--device", default="auto", show_default=True, help="auto | cpu | cuda[:N]")
 @click.option("--run-dir", type=click.Path(file_okay=False), default=None, help="Default: runs/<dataset>-<time>.")
 @click.option("--crop", type=click.Choice(["auto", "none"]), default="auto", show_default=True)
 @click.option("--no-gt", is_flag=True, help="Do not add the ground-truth row.")
 @click.option("--no-report", is_flag=True, help="Skip the HTML report.")
 @click.option("--no-gen-cache", is_flag=True, help="Do not reuse (or store) generations across runs.")
+@click.option("--no-retry-failed", is_flag=True, help="On resume, keep failed items as they are (default: retry them).")
+@click.option("--fresh", is_flag=True,
+              help="If --run-dir already holds a run, start a new directory beside it (<run-dir>-N) instead of "
+                   "resuming (resuming is refused when the weights, critics, versions, protocol or data changed).")
 @click.option("--metric-option", "metric_option", multiple=True, metavar="METRIC.KEY=VALUE",
               help="Option of one metric (repeatable), e.g. fid.weights=PATH, fid.frame_step=5, fvd.start=20, "
                    "csim-arcface.align=resize, lpips.trunk=PATH.")
 def run(methods: str, dataset: str, root: str | None, split: str, metrics: str, weights: tuple[str, ...],
         limit: int | None, device: str, run_dir: str | None, crop: str, no_gt: bool, no_report: bool,
-        no_gen_cache: bool, metric_option: tuple[str, ...]) -> None:
+        no_gen_cache: bool, no_retry_failed: bool, fresh: bool, metric_option: tuple[str, ...]) -> None:
     """Generate with every method, score every sample, store tidy rows, write the report.
 
-    Re-running the same command on the same --run-dir resumes. Exit code 1 if any item failed."""
+    Re-running the same command on the same --run-dir resumes: finished items are kept, failed ones
+    are retried. A run directory is identified by its content (every method's and critic's weights
+    sha256, method and metric versions, protocol, dataset split); resuming with any of it changed is
+    refused, naming what changed.
+
+    \b
+    Exit codes: 0 every item scored; 1 some items failed (recorded in the store, the run completed);
+    2 usage or configuration error (checked before the run directory is created)."""
     config = RunConfig(
         methods=tuple(m.strip() for m in methods.split(",") if m.strip()), dataset=dataset, root=root, split=split,
         metrics=tuple(m.strip() for m in metrics.split(",") if m.strip()), weights=_weights(weights),
         limit=limit, device=device, crop=crop, include_gt=not no_gt, metric_options=metric_options(metric_option),
     )
     run_dir = run_dir or f"runs/{dataset}-{time.strftime('%Y%m%d-%H%M%S')}"
-    summary = run_lib(config, run_dir, gen_cache=False if no_gen_cache else None)
+    summary = run_lib(config, run_dir, gen_cache=False if no_gen_cache else None, retry_failed=not no_retry_failed,
+                      fresh=fresh)
     click.echo(f"run dir: {summary.run_dir}  samples: {summary.samples}  generated+scored: {summary.pairs_done}  "
-               f"resumed (skipped): {summary.pairs_skipped}  failed items: {summary.failures}  "
+               f"resumed (skipped): {summary.pairs_skipped}  retried: {summary.retried}  "
+               f"failed items: {summary.failures}  "
                f"time: {summary.seconds:.1f} s")
     if not no_report:
         from talkbench.report.html import build_report

@@ -8,7 +8,7 @@ import sys
 
 import click
 
-from talkbench.metrics.score import DEFAULT_METRICS, score_video
+from talkbench.metrics.score import critic_label, default_metrics, score_video
 
 
 def _json_safe(obj):
@@ -24,10 +24,14 @@ def _json_safe(obj):
 @click.command(name="score")
 @click.argument("video", type=click.Path(exists=True, dir_okay=False))
 @click.option("--reference", type=click.Path(exists=True, dir_okay=False), help="Ground-truth video for paired metrics.")
-@click.option("--metrics", default=",".join(DEFAULT_METRICS), show_default=True, help="Comma-separated metric names.")
+@click.option("--metrics", default=None,
+              help=f"Comma-separated metric names [default: {','.join(default_metrics(True))} with --reference, "
+                   f"{','.join(default_metrics(False))} without].")
 @click.option("--crop", type=click.Choice(["auto", "none"]), default="auto", show_default=True,
-              help="auto: detect, track and crop faces; none: frames are already face crops.")
-@click.option("--size", default=128, show_default=True, help="Crop size for paired metrics.")
+              help="auto: detect, track and crop faces; none: frames are already face crops, used at their own "
+                   "size (no detection, no resizing) unless --size is given.")
+@click.option("--size", type=click.IntRange(min=16), default=None,
+              help="Crop size [default: 128 with --crop auto; the frames' own size with --crop none].")
 @click.option("--syncnet", type=click.Path(exists=True, dir_okay=False), help="SyncNet weights for LSE.")
 @click.option("--lipreader", type=click.Path(exists=True, dir_okay=False), help="Lip-reader weights for lipread.")
 @click.option("--word", default=None, help="The spoken word (LRW-style clips), for lipread.")
@@ -36,11 +40,16 @@ def _json_safe(obj):
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.option("--metric-option", "metric_option", multiple=True, metavar="METRIC.KEY=VALUE",
               help="Option of one metric (repeatable), e.g. csim-arcface.weights=PATH, lpips.trunk=PATH.")
-def score(video: str, reference: str | None, metrics: str, crop: str, size: int, syncnet: str | None,
+def score(video: str, reference: str | None, metrics: str | None, crop: str, size: int | None, syncnet: str | None,
           lipreader: str | None, word: str | None, lmd_variant: str, device: str, as_json: bool,
           metric_option: tuple[str, ...]) -> None:
-    """Score VIDEO (against --reference for paired metrics). Exit code 1 if a metric failed."""
-    names = [m.strip() for m in metrics.split(",") if m.strip()]
+    """Score VIDEO (against --reference for paired metrics).
+
+    \b
+    Exit codes: 0 every metric computed; 1 a metric failed or the file could not be used (truncated,
+    no face, no audio for an audio metric), reported under "errors"; 2 usage error (unknown metric,
+    bad option)."""
+    names = None if metrics is None else [m.strip() for m in metrics.split(",") if m.strip()]
     options = {"lmd": {"variant": lmd_variant}}
     if syncnet:
         options["lse"] = {"weights": syncnet}
@@ -57,6 +66,10 @@ def score(video: str, reference: str | None, metrics: str, crop: str, size: int,
         click.echo(f"{video}: {result['frames']} frames ({result['crop_policy']})")
         for k, v in result["metrics"].items():
             click.echo(f"  {k:<24} {v:.4f}" if isinstance(v, float) else f"  {k:<24} {v}")
+        for name, prov in result["critics"].items():
+            click.echo(f"  critic for {name}: {critic_label(prov)}")
+        if (faces := result.get("faces") or {}).get("persistent_faces", 0) > 1:
+            click.echo(f"  faces: {faces['persistent_faces']} (followed the {faces['pick']})")
         for w in result["warnings"]:
             click.echo(f"  warning: {w}")
         for k, v in result["errors"].items():

@@ -6,52 +6,97 @@ import math
 from pathlib import Path
 from typing import Any
 
-from talkbench.errors import ConfigError, MetricError, TalkbenchError
-from talkbench.metrics import build_scorers
+from talkbench.errors import ConfigError, TalkbenchError
+from talkbench.metrics import build_scorers, check_metric_names
 from talkbench.metrics.base import ScoreInput, missing_inputs
 from talkbench.metrics.pairing import pair_frames
-from talkbench.types import PROTOCOL_SIZE, Sample
+from talkbench.types import Sample
 
-DEFAULT_METRICS = ("psnr", "ssim", "lmd")
+PAIRED_DEFAULT = ("psnr", "ssim", "lmd")
+NO_REFERENCE_DEFAULT = ("lse",)
+DEFAULT_METRICS = PAIRED_DEFAULT  # kept for callers that import it
+AUDIO_METRICS = ("lse", "lse-valid")  # scorers that read the clip's audio
 
 
-def _clip(path: str | Path, crop: str, size: int):
+def default_metrics(reference: bool) -> tuple[str, ...]:
+    """With a reference, the paired metrics; without one, those that need no reference."""
+    return PAIRED_DEFAULT if reference else NO_REFERENCE_DEFAULT
+
+
+def _clip(path: str | Path, crop: str, size: int | None):
     from talkbench.faces.crop import load_clip
 
-    return load_clip(Sample("score", "score", Path(path).name, Path(path)), size=size, crop=crop, landmarks=False)
+    return load_clip(Sample("score", "score", Path(path).name, Path(path)), size=size, crop=crop, landmarks=False,
+                     allow_no_audio=True)
+
+
+def critic_label(provenance: dict[str, Any]) -> str:
+    """One line naming a critic's weights file and sha256, and saying when it was trained on the
+    synthetic corpus (its numbers are then only comparable within that domain)."""
+    parts = []
+    for role in ("syncnet", "lipreader"):
+        rec = provenance.get(role)
+        if not isinstance(rec, dict):
+            continue
+        name = Path(rec.get("path") or rec.get("file") or "?").name
+        data = (rec.get("card") or {}).get("data") or {}
+        synthetic = str(data.get("dataset", "")).startswith("synth")
+        parts.append(f"{role} {name} (sha256 {str(rec.get('sha256', ''))[:12]})" +
+                     (": SYNTHETIC critic trained on the synthetic corpus, numbers comparable only within that domain"
+                      if synthetic else ""))
+    return "; ".join(parts)
 
 
 def score_video(
     video: str | Path,
     reference: str | Path | None = None,
-    metrics: list[str] | tuple[str, ...] = DEFAULT_METRICS,
+    metrics: list[str] | tuple[str, ...] | None = None,
     crop: str = "auto",
-    size: int = PROTOCOL_SIZE,
+    size: int | None = None,
     device: str = "cpu",
     options: dict[str, dict[str, Any]] | None = None,
     word: str | None = None,
 ) -> dict[str, Any]:
-    """``{"metrics": {...}, "frames": N, "critics": {...}, "errors": {...}, "warnings": [...]}``.
+    """``{"metrics": {...}, "frames": N, "critics": {...}, "errors": {...}, "warnings": [...], "faces": {...}}``.
 
-    ``crop="auto"`` detects, tracks and crops both videos to ``size``; ``crop="none"`` uses the
-    frames as given (resized to ``size`` only when needed). Paired metrics need ``reference``;
-    a metric that fails is reported under ``errors`` and the others are still computed. ``word``: the
-    spoken word, for lip-reading accuracy (landmarks are then detected on the generated frames).
+    ``metrics=None``: :func:`default_metrics`. ``crop="auto"`` detects, tracks and crops both videos to
+    ``size`` (128 when None); ``crop="none"`` uses the frames as given: native size unless ``size`` is
+    given (SyncNet still resizes to its 224 input). Paired metrics need ``reference``. A metric that
+    fails is reported under ``errors`` and the others are still computed; a file that cannot be used
+    (truncated, no face...) is an error under ``errors["input"]``. A file without audio fails only
+    the metrics that need audio. ``word``: the spoken word, for lip-reading accuracy.
+    Unknown metric names are a :class:`ConfigError`, raised before any decoding.
     """
-    try:  # the same construction as a run's; unknown names fail here, before any decoding or cropping
-        scorers, unavailable = build_scorers(list(metrics), device, options or {})
-    except ConfigError as exc:
-        raise MetricError(exc.reason) from exc
-    gen = _clip(video, crop, size)
-    ref = _clip(reference, crop, size) if reference else None
-    warnings: list[str] = []
+    names = list(metrics) if metrics is not None else list(default_metrics(reference is not None))
+    check_metric_names(names)  # unknown names fail here (ConfigError), before any decoding or cropping
+    out: dict[str, Any] = {"metrics": {}, "frames": 0, "critics": {}, "errors": {}, "warnings": [],
+                           "versions": {}, "crop_policy": None, "faces": {}}
+    try:
+        gen = _clip(video, crop, size)
+        ref = _clip(reference, crop, size) if reference else None
+    except ConfigError:
+        raise
+    except TalkbenchError as exc:  # a bad input file is this item's failure, not a usage error
+        out["errors"]["input"] = str(exc)
+        return out
+    warnings: list[str] = [f"{Path(video).name}: {n}" for n in gen.meta.get("notes", [])]
+    if ref is not None:
+        warnings += [f"{Path(reference).name}: {n}" for n in ref.meta.get("notes", [])]
     gen_frames, ref_frames = gen.frames, None
     if ref is not None:
-        gen_frames, ref_frames, warnings = pair_frames(gen.frames, ref.frames)
+        try:
+            gen_frames, ref_frames, pair_warnings = pair_frames(gen.frames, ref.frames)
+            warnings += pair_warnings
+        except TalkbenchError as exc:
+            out["errors"]["input"] = str(exc)
+            return out
     item = ScoreInput(sample_id=Path(video).name, generated=gen_frames, audio=gen.audio, reference=ref_frames,
                       word=word)
-    out: dict[str, Any] = {"metrics": {}, "frames": len(gen_frames), "critics": {}, "errors": {}, "warnings": warnings,
-                           "versions": {}, "crop_policy": gen.crop_policy}
+    out.update(frames=len(gen_frames), warnings=warnings, crop_policy=gen.crop_policy, faces=gen.meta.get("faces", {}))
+    if gen.meta.get("no_audio"):
+        for name in [n for n in names if n in AUDIO_METRICS]:
+            out["errors"][name] = f"{video}: no audio stream (this metric needs the clip's audio)"
+    scorers, unavailable = build_scorers([n for n in names if n not in out["errors"]], device, options or {})
     out["errors"].update({name: f"metric unavailable: {why}" for name, why in unavailable.items()})
     for name, scorer in scorers.items():
         if missing := missing_inputs(scorer, item):

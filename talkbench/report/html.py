@@ -46,7 +46,7 @@ def build_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
     res = load_run(run_dir)
     record, df, infos = res.record, res.frame, res.metrics
     scored = res.scored
-    summary = summarize(scored)
+    summary = summarize(df)  # the whole frame: pairs that failed before scoring count as failed
     if not res.dataset.empty:  # FID/FVD: one value per method with its bootstrap interval
         summary = pd.concat([summary, res.dataset_summary()], ignore_index=True)
     metrics, rows = build_table(summary, infos) if len(summary) else ([], [])

@@ -39,13 +39,14 @@ def build_table(summary: pd.DataFrame, infos: Infos) -> tuple[list[str], list[di
     real methods (not ``gt``)."""
     metrics = table_metrics(summary, infos)
     methods = list(dict.fromkeys(summary["method"]))
-    best: dict[str, str] = {}
+    # Best in bold: every method whose mean equals the best at the printed precision (ties: all or none).
+    best: dict[str, set[str]] = {}
     for m in metrics:
         sub = summary[(summary["metric"] == m) & (summary["method"] != "gt") & (summary["n"] > 0)]
         sub = sub[sub["mean"].apply(lambda v: math.isfinite(v))]
         if len(sub):
-            idx = sub["mean"].idxmax() if infos[m].higher_is_better else sub["mean"].idxmin()
-            best[m] = sub.loc[idx, "method"]
+            top = sub["mean"].max() if infos[m].higher_is_better else sub["mean"].min()
+            best[m] = set(sub.loc[sub["mean"].round(3) == round(top, 3), "method"])
     rows = []
     for method in methods:
         cells = {}
@@ -55,7 +56,7 @@ def build_table(summary: pd.DataFrame, infos: Infos) -> tuple[list[str], list[di
                 cells[m] = {"text": "–", "best": False, "n": 0, "failed": 0}
                 continue
             r = r.iloc[0]
-            cells[m] = {"text": _fmt(r["mean"], r["low"], r["high"], int(r["n"])), "best": best.get(m) == method,
+            cells[m] = {"text": _fmt(r["mean"], r["low"], r["high"], int(r["n"])), "best": method in best.get(m, ()),
                         "n": int(r["n"]), "failed": int(r["failed"]), "mean": float(r["mean"]),
                         "low": float(r["low"]), "high": float(r["high"])}
         rows.append({"method": method, "cells": cells})
