@@ -160,3 +160,16 @@ def test_doctor_lists_the_metric_networks(tmp_path, monkeypatch) -> None:
     assert w["arcface"]["file"] == "arcface_r100.pth"
     text = CliRunner().invoke(cli, ["doctor"]).output
     assert "alexnet-owt-7be5be79.pth" in text and "metric networks" in text
+
+
+def test_alignment_transform_equals_skimage_similarity_transform() -> None:
+    """insightface's norm_crop estimates the transform with skimage's SimilarityTransform: same result."""
+    from skimage.transform import SimilarityTransform
+
+    from talkbench.metrics.nets.iresnet import ARCFACE_TEMPLATE, umeyama
+
+    rng = np.random.default_rng(1)
+    for _ in range(5):
+        src = ARCFACE_TEMPLATE * rng.uniform(0.5, 3) + rng.normal(0, 4, (5, 2)) + rng.uniform(0, 200, 2)
+        ref = SimilarityTransform.from_estimate(src, ARCFACE_TEMPLATE)
+        np.testing.assert_allclose(umeyama(src, ARCFACE_TEMPLATE.astype(np.float64)), ref.params, atol=1e-5)
