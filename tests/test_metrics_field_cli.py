@@ -65,7 +65,7 @@ def test_field_metrics_run_report_compare(dataset, weights, tmp_path, monkeypatc
     assert ref["n"] == 1 and math.isfinite(ref["value"])  # 3 samples: halves of 2 and 1, paired to 1
     assert "fvd" in run.record["dataset_metrics"] and run.record["dataset_metrics"]["fvd"]["static"]["error"]
     prot = run.record["metric_protocols"]
-    assert prot["fid"]["frames"].startswith("every 6. frame") and "299" in prot["fid"]["resize"]
+    assert prot["fid"]["frames"].startswith("frames 0, 6, 12, ...") and "299" in prot["fid"]["resize"]
     assert "16 consecutive frames" in prot["fvd"]["frames"]
     assert run.record["critics"]["fid"]["inception"]["sha256"][:12] in run.metrics["fid"].version
     html = (tmp_path / "a" / "report" / "index.html").read_text()

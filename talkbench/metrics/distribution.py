@@ -79,8 +79,8 @@ class FIDScorer(_FrechetScorer):
     def provenance(self) -> dict[str, Any]:
         return {"inception": self.record, "protocol": {
             "weights": f"{Path(self.record['path']).name} (sha256 {self.record['sha256'][:12]})",
-            "frames": f"every {self.frame_step}. frame" + (f", at most {self.max_frames} per clip" if self.max_frames
-                                                         else ", all") + "; generated and ground truth alike",
+            "frames": (f"frames 0, {self.frame_step}, {2 * self.frame_step}, ..." if self.frame_step > 1 else "all frames")
+            + (f", at most {self.max_frames} per clip" if self.max_frames else "") + "; generated and ground truth alike",
             "crop": "protocol face crop", "resize": "bilinear to 299x299 (torch, align_corners=False) as pytorch-fid",
             "input": "RGB [0, 1] -> [-1, 1]", "features": "pool3 2048-d",
             "pooling": "all frames of all samples pooled per side",

@@ -53,7 +53,7 @@ class ArcFaceScorer:
 
     def provenance(self) -> dict[str, Any]:
         return {"arcface": self.record, "protocol": {
-            "frames": f"every {self.frame_step}. generated frame" + (f" (at most {self.max_frames})" if
+            "frames": (f"generated frames 0, {self.frame_step}, {2 * self.frame_step}, ..." if self.frame_step > 1 else "all generated frames") + (f" (at most {self.max_frames})" if
                       self.max_frames else "") + " vs the first ground-truth frame",
             "weights": f"{Path(self.record['path']).name} (sha256 {self.record['sha256'][:12]})",
             "crop": "112x112 aligned to the ArcFace 5-point template from dlib-68 landmarks"

@@ -23,7 +23,7 @@ class CPBDScorer:
             label="CPBD"),)
 
     def provenance(self) -> dict[str, Any]:
-        return {"protocol": {"frames": f"every {self.frame_step}. frame" + (f", at most {self.max_frames}" if
+        return {"protocol": {"frames": (f"frames 0, {self.frame_step}, {2 * self.frame_step}, ..." if self.frame_step > 1 else "all frames") + (f", at most {self.max_frames}" if
                              self.max_frames else ""), "input": "protocol crop, gray (BT.601), no resize",
                              "pooling": "mean over frames with an edge block", "blocks": "64x64"}}
 
