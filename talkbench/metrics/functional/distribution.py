@@ -141,5 +141,6 @@ def frechet_with_bootstrap(gen: list[np.ndarray], ref: list[np.ndarray], resampl
             a = (1 - confidence) / 2
             bias = float(np.mean(vals)) - value
             low, high = (float(v) - bias for v in np.quantile(vals, [a, 1 - a]))
+            low = max(low, 0.0)  # a distance: the shift must not push the bound below zero
     return FrechetResult(value, low, high, len(keep), (len(gx), len(rx)), gx.shape[1], done,
                          rank_warning(min(len(gx), len(rx)), gx.shape[1]))
