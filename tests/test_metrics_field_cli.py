@@ -100,3 +100,15 @@ def test_score_one_video_with_the_per_sample_field_metrics(dataset, weights, mon
     # frames 0 and 6 vs frame 0: the first is the identity frame itself (cosine 1)
     assert 0.5 < out["metrics"]["csim_arcface"] <= 1 + 1e-6 and out["metrics"]["csim_arcface_frames_scored"] == 2
     assert "dataset-level metric" in out["errors"]["fid"]
+
+
+def test_resumed_run_pools_the_features_of_earlier_samples(dataset, weights, tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("TALKBENCH_WEIGHTS", str(weights))
+    opts = ("--metric-option", "fid.frame_step=6", "--metric-option", "fid.bootstrap=5", "--no-report")
+    assert _run(dataset, tmp_path / "r", "fid", "--limit", "2", *opts).exit_code == 0
+    first = load_run(tmp_path / "r").dataset.set_index(["method", "metric"]).loc[("static", "fid")]
+    assert first["n"] == 2
+    res = _run(dataset, tmp_path / "r", "fid", *opts)  # the same run, now over all 3 samples
+    assert res.exit_code == 0 and "resumed (skipped): 4" in res.output, res.output
+    again = load_run(tmp_path / "r").dataset.set_index(["method", "metric"]).loc[("static", "fid")]
+    assert again["n"] == 3 and json.loads(again["details"])["rows"] == [6, 6]
