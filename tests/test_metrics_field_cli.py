@@ -80,7 +80,8 @@ def test_field_metrics_run_report_compare(dataset, weights, tmp_path, monkeypatc
 def test_missing_official_weights_are_named_in_the_run_record(dataset, tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("TALKBENCH_WEIGHTS", str(tmp_path / "empty"))
     res = _run(dataset, tmp_path / "b", "psnr,fid,lpips")
-    assert res.exit_code == 0, res.output
+    assert res.exit_code == 1, res.output  # metrics not computed: never a silent gap
+    assert "metric fid NOT computed" in res.output and "put pt_inception-2015-12-05-6726825d.pth" in res.output
     run = load_run(tmp_path / "b")
     why = run.record["metrics_unavailable"]
     assert "not available: put pt_inception-2015-12-05-6726825d.pth" in why["fid"]

@@ -51,7 +51,9 @@ def metric_options(values: tuple[str, ...]) -> tuple[tuple[str, str, object], ..
 @click.option("--metrics", default=",".join(DEFAULT_METRICS), show_default=True,
               help="Comma-separated metric (scorer) names; each writes one or more columns: psnr, ssim, lmd, "
                    "lmd-span (lmd_span, lmd_outside), lvd, csim, lse (lse_d, lse_c, av_offset), lse-valid "
-                   "(lse_d_valid, lse_c_valid, av_offset_valid), lipread (lipread_top1, lipread_top5). "
+                   "(lse_d_valid, lse_c_valid, av_offset_valid), lipread (lipread_top1, lipread_top5), lpips, "
+                   "csim-arcface (csim_arcface), cpbd, and the dataset-level fid and fvd (one value per method; "
+                   "official weight files in $TALKBENCH_WEIGHTS, see `talkbench doctor`). "
                    "`compare --metrics` takes either form.")
 @click.option("--weights", multiple=True, help="METHOD=PATH (repeatable): evaluate a given checkpoint.")
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="Only the first N samples (N >= 1).")
