@@ -173,3 +173,11 @@ def test_alignment_transform_equals_skimage_similarity_transform() -> None:
         src = ARCFACE_TEMPLATE * rng.uniform(0.5, 3) + rng.normal(0, 4, (5, 2)) + rng.uniform(0, 200, 2)
         ref = SimilarityTransform.from_estimate(src, ARCFACE_TEMPLATE)
         np.testing.assert_allclose(umeyama(src, ARCFACE_TEMPLATE.astype(np.float64)), ref.params, atol=1e-5)
+
+
+def test_fvd_clip_sampling() -> None:
+    from talkbench.metrics.nets.i3d import clip_starts
+
+    assert clip_starts(15) == [] and clip_starts(16) == [0] and clip_starts(100) == [0]
+    assert clip_starts(100, 16, 3) == [0, 42, 84]  # evenly spaced, the last ending at the last frame
+    assert clip_starts(16, 16, 4) == [0]
