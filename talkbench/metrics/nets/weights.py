@@ -47,10 +47,8 @@ NETS: dict[str, NetSpec] = {s.name: s for s in (
 
 
 def _weight_dirs() -> list[Path]:
-    try:
-        from talkbench.weights import weight_dirs  # the lead is moving discovery here
-    except ImportError:
-        from talkbench._cli.doctor import weight_dirs
+    from talkbench.weights import weight_dirs
+
     return weight_dirs()
 
 
