@@ -300,7 +300,7 @@ def test_misshaped_and_code_pickles_refused(tmp_path):
             return (print, ("pwned",))
 
     torch.save({"x": Evil()}, folder / "latest_net_E.pth")
-    with pytest.raises(CheckpointError, match="arbitrary code") as err:
+    with pytest.raises(CheckpointError, match="needs code execution") as err:
         load_pcavs(folder, TINY)
     assert err.value.path.endswith("latest_net_E.pth")
 
