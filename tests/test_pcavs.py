@@ -459,3 +459,31 @@ def test_adapter_short_audio_silence_and_no_face():
     flat = np.full((6, 128, 128, 3), 90, np.uint8)  # no face anywhere: a per-item error, not an exception
     none = method.generate([GenRequest("n", flat[0], flat, tone(6 / 25))])[0]
     assert none.frames is None and "landmarks" in none.error
+
+
+def test_train_cli_exports_a_loadable_checkpoint_with_card(tmp_path):
+    from click.testing import CliRunner
+
+    from baselines.pcavs.checkpoint import load_pcavs
+    from talkbench.cli import cli
+    from talkbench.io.video import write_video
+    from talkbench.weights import read_card
+    from tests.conftest import talking_frames, tone
+
+    root = tmp_path / "ds"
+    root.mkdir()
+    for i in range(2):
+        write_video(root / f"c{i}.mp4", talking_frames(8, dx=0.5 * i), tone(8 / 25, freq=150 + 80 * i))
+    out, export = tmp_path / "run", tmp_path / "p.safetensors"
+    args = ["train", "pcavs", "--dataset", "folder", "--root", str(root), "--split", "all", "--val-split", "all",
+            "--steps", "1", "--batch-size", "2", "--device", "cpu", "--out", str(out), "--export", str(export)]
+    res = CliRunner().invoke(cli, args)
+    assert res.exit_code == 0, res.output
+    card = read_card(export)
+    assert card["steps"] == 1 and card["config"]["width"] == 0.125 and card["config"]["size"] == 112
+    assert "silence" in card["edge_frames"] and any("VGG" in d for d in card["deviations"])
+    assert load_pcavs(export).cfg == PCAVSConfig(width=0.125, size=112, num_classes=8)
+    res = CliRunner().invoke(cli, [*args[:11], "2", *args[12:], "--resume"])  # --steps 2, resumed
+    assert res.exit_code == 0, res.output
+    assert "resumed at step 1" in res.output and read_card(export)["steps"] == 2
+    assert len(read_card(export)["commands"]) == 2

@@ -51,10 +51,10 @@ def train_pcavs(dataset: str, root: str | None, split: str, val_split: str, widt
         val = None
     trainer = PCAVSTrainer(cfg, out, resolve_device(device), train, val)
     command = command_line()
-    trainer.commands = command_history(out, command, resume)
+    commands = command_history(out, command, resume)  # every invocation of this run, this one last
     if resume and trainer.resume():
-        trainer.commands = command_history(out, command, True)
         click.echo(f"resumed at step {trainer.step}")
+    trainer.commands = commands
     last = trainer.fit(deadline=deadline)
     metrics = write_metrics(out, {**last, **trainer.evaluate()}, resume)
     click.echo(f"metrics: {metrics}")
