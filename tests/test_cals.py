@@ -53,13 +53,28 @@ def test_config_rejects_unknown_keys(tmp_path: Path) -> None:
     assert (paper.loss.l1, paper.loss.gan, paper.loss.sync) == (10.0, 0.07, 0.03)
 
 
-def test_phone_mask_segments() -> None:
+def test_phone_mask_expected_fraction_at_every_length() -> None:
+    """Spans of 5 units, never overlapping; the masked share averages the configured 50 % at every
+    length from 20 to 200 (the old span count, rounded, gave 40 % at 25)."""
     g = torch.Generator().manual_seed(0)
-    for t in (20, 50, 101):
-        m = phone_mask(t, 5, 0.5, g)
-        runs = np.diff(np.flatnonzero(np.diff(np.r_[0, m.int().numpy(), 0])))[::2]
-        assert all(r % 5 == 0 for r in runs)  # whole 5-unit segments (adjacent ones merge into runs)
-        assert abs(m.float().mean().item() - 0.5) <= 5 / t + 1e-9
+    draws = 120
+    for t in range(20, 201):
+        fracs = []
+        for _ in range(draws):
+            m = phone_mask(t, 5, 0.5, g)
+            runs = np.diff(np.flatnonzero(np.diff(np.r_[0, m.int().numpy(), 0])))[::2]
+            assert all(r % 5 == 0 for r in runs)  # whole 5-unit spans (adjacent ones merge into runs)
+            fracs.append(m.float().mean().item())
+        # Per-draw share is n*5/t with n in {floor, ceil} of t/10: its sd is <= 5/(2t); 4 standard errors.
+        assert abs(np.mean(fracs) - 0.5) <= 4 * (5 / (2 * t)) / np.sqrt(draws) + 1e-9, t
+        assert max(abs(f - 0.5) for f in fracs) <= 5 / t + 1e-9
+    # Other probabilities too, and spans are placed off the 5-unit grid.
+    starts = set()
+    for _ in range(300):
+        m = phone_mask(25, 5, 0.3, g)
+        starts.update((np.flatnonzero(np.diff(np.r_[0, m.int().numpy()]) == 1) % 5).tolist())
+    assert np.mean([phone_mask(25, 5, 0.3, g).float().mean().item() for _ in range(1000)]) == pytest.approx(0.3, abs=0.015)
+    assert len(starts) > 1
 
 
 def test_all_stages_train_and_resume(tmp_path: Path, bank: ClipBank) -> None:
@@ -100,9 +115,18 @@ def test_baseline_variant_has_no_context_and_windows_are_exact(bank: ClipBank) -
     a2l = CALS(from_dict(TINY).model).eval()
     w = a2l.lip_units(units[None])[0]
     assert not torch.allclose(a2l.lip_units(far[None])[0, :30], w[:30])  # context reaches far frames
-    # With attention limited to +-k <= overlap, windowed inference equals whole-sequence inference.
-    torch.testing.assert_close(lip_units_long(a2l, units, max_len=24, overlap=6, context_k=3),
-                               a2l.lip_units(units[None], context_k=3)[0], atol=1e-5, rtol=1e-5)
+    # Windowed inference with a context limit k <= overlap: every frame still ignores the audio outside
+    # its +-k frames (the windows change only which zeroed frames surround it).
+    k = 3
+    win = lip_units_long(a2l, units, max_len=24, overlap=6, context_k=k)
+    for t in (5, 20, 41, 55):
+        other = torch.randn(60, 80, 4)
+        other[t - k : t + k + 1] = units[t - k : t + k + 1]
+        torch.testing.assert_close(lip_units_long(a2l, other, max_len=24, overlap=6, context_k=k)[t], win[t],
+                                   atol=1e-5, rtol=1e-5)
+        inside = units.clone()
+        inside[t + k] = torch.randn(80, 4)
+        assert (lip_units_long(a2l, inside, max_len=24, overlap=6, context_k=k)[t] - win[t]).abs().max() > 1e-4
 
 
 def test_adapter_roundtrip_and_bad_audio(tmp_path: Path, bank: ClipBank) -> None:

@@ -122,35 +122,53 @@ def test_context_sweep_rows_for_every_k_and_figure(corpus: Path, tiny_cals: Path
                    progress=False)
 
 
-def test_cals_context_k_ignores_audio_outside_the_window(tiny_cals: Path) -> None:
-    """Frame t generated with ctx=k is unchanged when the audio outside frames t-k-1..t+k+1 is replaced
-    (one frame of guard: the 400-sample mel windows of a frame's units reach into its neighbours)."""
+def test_cals_context_k_ignores_audio_outside_the_window() -> None:
+    """Paper Fig. 6 with a 6-layer Audio-to-Lip (attention limited per layer would leak 6k frames):
+    frame t generated with ctx=k is unchanged when the audio outside [t-k, t+k] changes and changed
+    when audio inside it does, at the unit level exactly and through the waveform with one frame of
+    guard (the 400-sample mel windows of a frame's units reach 15 ms into its neighbours)."""
     from cals.audio import units_for
-    from cals.checkpoint import load_cals
+    from cals.config import from_dict
     from cals.inference import generate, lip_units_long
+    from cals.model import CALS
     from talkbench.types import lower_half_masked
 
-    model, _ = load_cals(tiny_cals)
+    torch.manual_seed(1)
+    model = CALS(from_dict({**TINY, "model": {**TINY["model"], "layers": 6}}).model).eval()
+    assert len(model.audio2lip.encoder.layers) == 6
     rng = np.random.default_rng(0)
-    t_frames, k, t = 30, 3, 15
-    audio = (0.2 * rng.standard_normal(t_frames * 640)).astype(np.float32)
-    frames = rng.integers(0, 255, (t_frames, 32, 32, 3), dtype=np.uint8)
+    t_frames = 40
+    units = torch.from_numpy(rng.standard_normal((t_frames, 80, 4)).astype(np.float32))
+    for k, t in ((0, 20), (2, 20), (3, 4), (5, 33)):
+        base = lip_units_long(model, units, context_k=k)
+        other = torch.from_numpy(rng.standard_normal((t_frames, 80, 4)).astype(np.float32))
+        lo, hi = max(0, t - k), t + k + 1
+        other[lo:hi] = units[lo:hi]
+        torch.testing.assert_close(lip_units_long(model, other, context_k=k)[t], base[t], atol=1e-5, rtol=1e-5)
+        for j in (lo, t, min(t_frames, hi) - 1):  # any unit inside the window moves frame t
+            inside = units.clone()
+            inside[j] = torch.from_numpy(rng.standard_normal((80, 4)).astype(np.float32))
+            assert (lip_units_long(model, inside, context_k=k)[t] - base[t]).abs().max() > 1e-4, (k, t, j)
+        # Without the limit frame t hears the far audio (so the first check can fail).
+        assert (lip_units_long(model, other)[t] - lip_units_long(model, units)[t]).abs().max() > 1e-4
+    # Through the waveform and the renderer (which sees only lips[t], the reference and the pose prior).
+    k, t = 3, 15
+    audio = (0.2 * rng.standard_normal(30 * 640)).astype(np.float32)
+    frames = rng.integers(0, 255, (30, 32, 32, 3), dtype=np.uint8)
     pose = lower_half_masked(frames)
     other = audio.copy()
     lo, hi = (t - k - 1) * 640, (t + k + 2) * 640
     other[:lo] = (0.2 * rng.standard_normal(lo)).astype(np.float32)
     other[hi:] = (0.2 * rng.standard_normal(len(other) - hi)).astype(np.float32)
-    # The lip-motion units (log-mel front end + Audio-to-Lip, the only place audio enters).
-    ua, ub = units_for(audio, t_frames), units_for(other, t_frames)
-    la, lb = lip_units_long(model, ua, context_k=k), lip_units_long(model, ub, context_k=k)
+    la, lb = lip_units_long(model, units_for(audio, 30), context_k=k), lip_units_long(model, units_for(other, 30), context_k=k)
     torch.testing.assert_close(la[t], lb[t], atol=1e-5, rtol=1e-5)
     assert (la[t - k - 2] - lb[t - k - 2]).abs().max() > 1e-3  # the replaced audio does reach other frames
-    full_a, full_b = lip_units_long(model, ua), lip_units_long(model, ub)
-    assert (full_a[t] - full_b[t]).abs().max() > 1e-3  # and frame t itself without the limit: the check can fail
-    # The rendered frame t (the renderer sees only lips[t], the reference and the pose prior of t).
     a = generate(model, audio, frames[0], pose, context_k=k)
     b = generate(model, other, frames[0], pose, context_k=k)
     assert np.abs(a[t].astype(int) - b[t].astype(int)).max() <= 1
+    near = audio.copy()
+    near[(t + k) * 640 : (t + k + 1) * 640] = (0.2 * rng.standard_normal(640)).astype(np.float32)
+    assert (lip_units_long(model, units_for(near, 30), context_k=k)[t] - la[t]).abs().max() > 1e-4
 
 
 def test_mask_sweep_span_lmd_by_hand_and_paired(corpus: Path, tiny_cals: Path, tmp_path: Path) -> None:
