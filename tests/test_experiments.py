@@ -223,6 +223,30 @@ def test_ablation_configs_differ_exactly_in_the_flags() -> None:
         variant_config(base, "+everything")
 
 
+def test_table4_baseline_is_wav2lip_with_the_same_data_and_budget() -> None:
+    """Row 1 of Table 4 is Wav2Lip (expert sync loss + quality discriminator) trained on the CALS
+    config's data with its budget; the CALS U-Net without A2L is an extra, differently named row."""
+    from cals.config import load_config, with_overrides
+    from talkbench.experiments.ablation import ALL_VARIANTS, MARKS, method_name, wav2lip_config
+
+    assert ALL_VARIANTS[0] == "baseline" and method_name("baseline") == "wav2lip-baseline"
+    assert method_name("unet-baseline") == "cals-unet-baseline" and method_name("+dvv") == "cals+dvv"
+    assert MARKS["baseline"] == {"baseline": True, "use_a2l": False, "use_dav": False, "use_dvv": False}
+    assert MARKS["unet-baseline"]["baseline"] is False
+    cfg = with_overrides(load_config("synth"), train={"max_clips": 77, "seed": 3, "root": "/data/x"})
+    w = wav2lip_config(cfg, recipe={"width": 0.125, "face_box": [0.2, 0.06, 0.8, 0.66]})
+    tc = cfg.train
+    assert (w.dataset, w.root, w.split, w.max_clips, w.seed) == (tc.dataset, tc.root, tc.split, 77, 3)
+    assert w.expert_steps == tc.sync_steps and w.generator_steps == tc.a2l_steps + tc.e2e_steps
+    assert w.batch_size == tc.batch_size * tc.render_segments  # 5-frame windows: the frames CALS renders
+    assert w.expert_batch_size == tc.batch_size * cfg.loss.segments and w.gan is True
+    assert w.width == 0.125 and w.face_box == (0.2, 0.06, 0.8, 0.66)
+    paper = wav2lip_config(load_config("lrs2"))
+    assert paper.width == 1.0 and paper.batch_size == 16 and paper.gan  # official recipe at full size
+    with pytest.raises(ConfigError, match="not allowed"):
+        wav2lip_config(cfg, recipe={"generator_steps": 5})
+
+
 @pytest.mark.slow
 def test_tiny_ablation_trains_evaluates_and_resumes(corpus: Path, tmp_path: Path) -> None:
     from talkbench.experiments.ablation import ablate
@@ -234,32 +258,39 @@ def test_tiny_ablation_trains_evaluates_and_resumes(corpus: Path, tmp_path: Path
     cfg_path = tmp_path / "tiny.yaml"
     cfg_path.write_text(yaml.safe_dump(cfg))
     cache = GenCache(root=tmp_path / "gc")
-    res = ablate(cfg_path, tmp_path / "abl", variants=("baseline", "+a2l"), metrics=("psnr",), limit=1,
+    variants = ("baseline", "unet-baseline", "+a2l")
+    res = ablate(cfg_path, tmp_path / "abl", variants=variants, metrics=("psnr",), limit=1,
                  progress=False, gen_cache=cache, report=False)
-    assert res.run.pairs_done == 2 and res.run.failures == 0
+    assert res.run.pairs_done == 3 and res.run.failures == 0
     build_experiment_report(tmp_path / "abl")
     w_base = tmp_path / "abl" / "train" / "baseline" / "weights.safetensors"
-    card = json.loads(Path(w_base).with_suffix(".json").read_text())
-    assert card["flags"] == {"use_a2l": False, "use_dav": False, "use_dvv": False} and card["steps"]["sync"] == 0
-    assert card["config"]["model"]["use_a2l"] is False
+    card = json.loads(Path(w_base).with_suffix(".json").read_text())  # the Wav2Lip baseline, same budget
+    assert card["variant"] == "baseline" and card["steps"] == {"expert": 2, "generator": 3}
+    assert card["config"]["gan"] is True and card["data"]["dataset"] == "synth-lrs2"
+    card_u = json.loads((tmp_path / "abl" / "train" / "unet-baseline" / "weights.json").read_text())
+    assert card_u["flags"] == {"use_a2l": False, "use_dav": False, "use_dvv": False} and card_u["steps"]["sync"] == 0
     card2 = json.loads((tmp_path / "abl" / "train" / "a2l" / "weights.json").read_text())
     assert card2["config"]["model"]["use_a2l"] is True and card2["steps"]["a2l"] == 2
     md = (tmp_path / "abl" / "report" / "experiment.md").read_text()
     lines = [line for line in md.splitlines() if line.startswith("| ")]
     assert lines[0].startswith("| Variant | Baseline | A2L | d_av | d_vv | PSNR")
-    assert lines[1].startswith("| baseline | ✓ | ✗ | ✗ | ✗ |") and lines[2].startswith("| +a2l | ✓ | ✓ | ✗ | ✗ |")
+    assert lines[1].startswith("| baseline | ✓ | ✗ | ✗ | ✗ |") and lines[2].startswith("| unet-baseline | ✗ | ✗ | ✗ | ✗ |")
+    assert lines[3].startswith("| +a2l | ✓ | ✓ | ✗ | ✗ |")
     psnr = {m: v for m, _, metric, v, _ in _rows(tmp_path / "abl") if metric == "psnr"}
-    assert set(psnr) == {"cals-baseline", "cals+a2l"} and psnr["cals-baseline"] != psnr["cals+a2l"]
+    assert set(psnr) == {"wav2lip-baseline", "cals-unet-baseline", "cals+a2l"}
+    assert len(set(psnr.values())) == 3
+    variants = ("baseline", "+a2l")
 
     # A second evaluation of the same checkpoints in a new run directory: no training, no generation.
     mtime = w_base.stat().st_mtime_ns
-    res2 = ablate(cfg_path, tmp_path / "abl2", variants=("baseline", "+a2l"), metrics=("psnr",), limit=1,
+    res2 = ablate(cfg_path, tmp_path / "abl2", variants=variants, metrics=("psnr",), limit=1,
                   progress=False, train=False, gen_cache=GenCache(root=tmp_path / "gc"), report=False,
                   weights={"baseline": str(w_base), "+a2l": str(tmp_path / "abl" / "train" / "a2l" / "weights.safetensors")})
     assert w_base.stat().st_mtime_ns == mtime
     rec = json.loads((tmp_path / "abl2" / "run.json").read_text())["gen_cache"]
     assert rec["hits"] == 2 and rec["misses"] == 0
-    assert {m: v for m, _, metric, v, _ in _rows(tmp_path / "abl2") if metric == "psnr"} == psnr
+    assert {m: v for m, _, metric, v, _ in _rows(tmp_path / "abl2") if metric == "psnr"} == {
+        m: psnr[m] for m in ("wav2lip-baseline", "cals+a2l")}
     assert res2.experiment["weights"]["baseline"]["trained_here"] is False
     with pytest.raises(ConfigError, match="no checkpoint"):
         ablate(cfg_path, tmp_path / "abl3", variants=("+dav",), train=False, progress=False)
