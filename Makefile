@@ -21,7 +21,7 @@ $(STAMP): $(BIN)/python pyproject.toml
 
 venv: $(STAMP)
 
-# The main job: CALS and Wav2Lip with their shipped synthetic checkpoints (checkpoints/*.safetensors,
+# The main job: CALS and Wav2Lip with their shipped synthetic checkpoints (talkbench/checkpoints/*.safetensors,
 # trained by `talkbench train cals` / `talkbench train wav2lip`), scored by the shipped synthetic SyncNet
 # critic, on the offline synthetic corpus's test split (generated into the cache on first use).
 demo: venv

@@ -1,4 +1,4 @@
-"""CALS as a talkbench Method (default weights: ``checkpoints/cals-synth.safetensors``)."""
+"""CALS as a talkbench Method (default weights: ``talkbench/checkpoints/cals-synth.safetensors``)."""
 
 from __future__ import annotations
 

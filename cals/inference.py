@@ -54,8 +54,8 @@ def generate(model: CALS, audio: np.ndarray, reference: np.ndarray, pose_prior: 
         raise MetricError(f"audio of {len(audio) / 16000:.2f} s is shorter than one 5-frame window")
     if not np.any(audio):
         raise MetricError("silent audio: no lip motion to generate")
-    # channels_last: oneDNN's convolutions run the U-Net 1.5x faster on this CPU (paper 128-px config,
-    # 9.5 -> 14.9 frames/s); outputs differ from the default layout by at most 1 grey level.
+    # channels_last: oneDNN's convolutions run the U-Net about 1.5x faster on x86 CPUs (paper 128-px
+    # config, 9.5 -> 14.9 frames/s in benchmarks/bench_cals.py); outputs differ from the default layout by at most 1 grey level.
     model = model.to(device, memory_format=torch.channels_last).eval()
     s = model.cfg.img_size
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from talkbench.report.html import load_run
-from talkbench.report.tables import HIGHER
+from talkbench.errors import ConfigError
+from talkbench.results import RunResults, load_run
 from talkbench.stats import Paired, paired_difference
 
 
@@ -22,25 +22,44 @@ class Verdict:
     improvement: bool
 
 
+def comparable_metrics(ra: RunResults, rb: RunResults, metrics: list[str] | None = None) -> list[str]:
+    """Output metrics to compare: those asked for (scorer names such as ``lse`` or output names such as
+    ``lse_c``), else every table metric both runs have. Refuses (ConfigError, naming the metric) a metric
+    without stored metadata or whose stored versions differ, e.g. LSE from two different critics."""
+    if metrics:
+        wanted = [m for m in ra.expand_metrics(metrics) if m in rb.expand_metrics(metrics)]
+    else:
+        wanted = sorted(m for m in set(ra.metrics) & set(rb.metrics) if ra.metrics[m].in_table)
+    for m in wanted:
+        ia, ib = ra.info(m), rb.info(m)
+        if ia is None or ib is None:
+            raise ConfigError(f"metric {m!r} has no stored metadata (version, direction) in "
+                              f"{ra.path if ia is None else rb.path}; cannot compare it")
+        if ia.version != ib.version:
+            raise ConfigError(f"metric {m!r} was computed by different versions ({ia.version} in {ra.path}, "
+                              f"{ib.version} in {rb.path}); numbers from different critics or definitions "
+                              "are never compared")
+    return wanted
+
+
 def compare_runs(run_a: str | Path, run_b: str | Path, metrics: list[str] | None = None,
                  alpha: float = 0.05, min_effect: float = 0.0) -> list[Verdict]:
     """For every method present in both runs and every metric: paired difference B - A on the
     samples both scored. A regression is a difference in the worse direction whose 95% CI excludes
     zero, whose Wilcoxon p < ``alpha`` and whose size exceeds ``min_effect``."""
-    _, a = load_run(run_a)
-    _, b = load_run(run_b)
-    a = a[~a["metric"].str.startswith("__")].assign(method=lambda d: d["method"] + "@A")
-    b = b[~b["metric"].str.startswith("__")].assign(method=lambda d: d["method"] + "@B")
+    ra, rb = load_run(run_a), load_run(run_b)
+    wanted = comparable_metrics(ra, rb, metrics)
+    a = ra.scored.assign(method=lambda d: d["method"] + "@A")
+    b = rb.scored.assign(method=lambda d: d["method"] + "@B")
     both = pd.concat([a, b])
     methods = sorted({m[:-2] for m in a["method"]} & {m[:-2] for m in b["method"]})
-    wanted = metrics or sorted(set(a["metric"]) & set(b["metric"]) & set(HIGHER))
     out = []
     for method in methods:
         for metric in wanted:
             p = paired_difference(both, metric, f"{method}@A", f"{method}@B")
             if p.n == 0:
                 continue
-            hib = HIGHER.get(metric, True)
+            hib = ra.metrics[metric].higher_is_better
             worse = p.mean_diff < 0 if hib else p.mean_diff > 0
             ci_excludes = (p.high < 0) if hib else (p.low > 0)
             ci_better = (p.low > 0) if hib else (p.high < 0)

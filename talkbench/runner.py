@@ -12,7 +12,6 @@ import json
 import logging
 import math
 import os
-import re
 import subprocess
 import time
 from collections.abc import Callable
@@ -28,8 +27,9 @@ from talkbench.cache import save_json_atomic
 from talkbench.conditions import mask_span_frames, parse_method_spec
 from talkbench.errors import ConfigError, TalkbenchError
 from talkbench.gencache import GenCache
+from talkbench.results import media_path
 from talkbench.store import ResultStore, Row
-from talkbench.types import GenRequest, GenResult, lower_half_masked
+from talkbench.types import PROTOCOL_FPS, PROTOCOL_SIZE, PROTOCOL_SR, GenRequest, GenResult, lower_half_masked
 
 log = logging.getLogger(__name__)
 DEFAULT_METRICS = ("psnr", "ssim", "lmd", "lse", "lipread")
@@ -48,7 +48,7 @@ class RunConfig:
     weights: tuple[tuple[str, str], ...] = ()
     limit: int | None = None
     device: str = "auto"
-    size: int = 128
+    size: int = PROTOCOL_SIZE
     crop: str = "auto"
     include_gt: bool = True
     seed: int = 0
@@ -110,10 +110,6 @@ def _versions() -> dict[str, str | None]:
     return out
 
 
-def _safe_name(sample_id: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "__", sample_id)
-
-
 def _check_run_dir(run_dir: Path, config: RunConfig) -> dict[str, Any] | None:
     path = run_dir / "run.json"
     if not path.exists():
@@ -161,34 +157,24 @@ def build_methods(config: RunConfig, device: str) -> tuple[dict[str, Any], dict[
 
 
 def build_scorers(config: RunConfig, device: str) -> tuple[dict[str, Any], dict[str, str]]:
-    from talkbench.metrics import METRICS
+    from talkbench.metrics import build_scorers as build
 
     options: dict[str, dict[str, Any]] = {}
     for metric, key, value in config.metric_options:
         options.setdefault(metric, {})[key] = value
-    scorers, unavailable = {}, {}
-    for name in config.metrics:
-        try:
-            factory = METRICS.get(name)
-        except KeyError as exc:
-            raise ConfigError(str(exc.args[0])) from exc
-        except (ImportError, AttributeError) as exc:
-            unavailable[name] = f"{type(exc).__name__}: {exc}"
-            log.warning("metric %s unavailable: %s", name, unavailable[name])
-            continue
-        try:
-            scorers[name] = factory(device=device, **options.get(name, {}))
-        except Exception as exc:
-            unavailable[name] = f"{type(exc).__name__}: {exc}"
-            log.warning("metric %s unavailable: %s", name, unavailable[name])
-    return scorers, unavailable
+    return build(config.metrics, device, options)
 
 
-def _score_rows(scorers: dict[str, Any], item, method: str, dataset: str, sample_id: str) -> list[Row]:
+def score_rows(scorers: dict[str, Any], item: Any, method: str, dataset: str, sample_id: str) -> list[Row]:
+    """One sample's rows from every scorer. A scorer whose declared inputs (``requires``) the item lacks
+    writes no row (e.g. lip reading on a sentence dataset: the run record says so); a failure is a row
+    with the error, never an exception."""
+    from talkbench.metrics.base import missing_inputs
+
     rows = []
-    for name, scorer in scorers.items():
-        if name == "lipread" and item.word is None:
-            continue  # no word label: lip-reading accuracy is undefined for this dataset (recorded in run.json)
+    for scorer in scorers.values():
+        if missing_inputs(scorer, item):
+            continue
         try:
             values = scorer.score(item)
             rows.extend(Row(method, dataset, sample_id, k, float(v)) for k, v in values.items())
@@ -200,20 +186,36 @@ def _score_rows(scorers: dict[str, Any], item, method: str, dataset: str, sample
     return rows
 
 
-def run(config: RunConfig, run_dir: str | Path, progress: bool = True,
-        on_sample: Callable[[str], None] | None = None, gen_cache: bool | GenCache | None = None) -> RunSummary:
-    """Evaluate ``config`` into ``run_dir`` (resuming what is there). Returns counts; failures are
-    rows with an error, never exceptions, except configuration errors (``ConfigError``).
+@dataclass
+class _Run:
+    """What the steps of one run share: the loaded methods and scorers, the store, the record."""
 
-    ``gen_cache``: the cross-run generation cache (:mod:`talkbench.gencache`); None means on unless
-    the environment sets ``TALKBENCH_GEN_CACHE=0``; False disables it. Hits are recorded in run.json."""
+    config: RunConfig
+    run_dir: Path
+    device: str
+    methods: dict[str, Any]
+    broken: dict[str, str]
+    scorers: dict[str, Any]
+    record: dict[str, Any]
+    gen_cache: GenCache
+    store: ResultStore
+    summary: RunSummary
+
+    @property
+    def protocol(self) -> dict[str, Any]:
+        return {"size": self.config.size, "crop": self.config.crop, "device": self.device.split(":")[0]}
+
+    def fail(self, method: str, sample_id: str, marker: str, why: str) -> None:
+        """Record one (method, sample) as failed at ``marker`` (``__sample__`` / ``__generate__``)."""
+        self.store.commit_sample(method, self.config.dataset, sample_id,
+                                 [Row(method, self.config.dataset, sample_id, marker, None, why)])
+        self.summary.failures += 1
+
+
+def _open(config: RunConfig, run_dir: Path, gen_cache: bool | GenCache | None) -> tuple[_Run, Any]:
+    """Check the run directory, load the dataset reader, methods and scorers, write the first run.json."""
     from talkbench.datasets import DATASETS
-    from talkbench.faces.crop import load_clip
-    from talkbench.io.video import write_video
-    from talkbench.metrics.base import ScoreInput
 
-    t_start = time.perf_counter()
-    run_dir = Path(run_dir)
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -240,122 +242,159 @@ def run(config: RunConfig, run_dir: str | Path, progress: bool = True,
         "metrics": {n: [asdict(i) for i in s.outputs] for n, s in scorers.items()},
         "metrics_unavailable": unavailable,
         "critics": {n: s.provenance() for n, s in scorers.items() if s.provenance()},
-        "protocol": {"crop": config.crop, "size": config.size, "fps": 25, "sample_rate": 16000,
+        "protocol": {"crop": config.crop, "size": config.size, "fps": int(PROTOCOL_FPS), "sample_rate": PROTOCOL_SR,
                      "reference_frame": "first frame", "pose_prior": "target frames, lower half zeroed"},
     }
     if not isinstance(gen_cache, GenCache):
         on = gen_cache if gen_cache is not None else os.environ.get("TALKBENCH_GEN_CACHE", "1") not in ("0", "off", "no")
         gen_cache = GenCache(enabled=bool(on))
-    protocol = {"size": config.size, "crop": config.crop, "device": device.split(":")[0]}
     record["gen_cache"] = gen_cache.record()
     save_json_atomic(run_dir / "run.json", record)
     store = ResultStore(run_dir / "results.sqlite", run=run_dir.name)
-    summary = RunSummary(run_dir)
+    return _Run(config, run_dir, device, methods, broken, scorers, record, gen_cache, store, RunSummary(run_dir)), reader
+
+
+def _plan(config: RunConfig, reader: Any) -> list[Any]:
+    """The samples of the split, up to ``limit`` (paths only; knowing the total gives every bar an ETA)."""
     samples = reader.samples(config.split)
     if config.limit is not None:
-        samples = samples[: config.limit] if isinstance(samples, list) else list(itertools.islice(samples, config.limit))
-    else:
-        samples = list(samples)  # sample lists are paths only; knowing the total gives every bar an ETA
-    n_pairs = len(samples) * len(config.all_methods)
+        return samples[: config.limit] if isinstance(samples, list) else list(itertools.islice(samples, config.limit))
+    return list(samples)
+
+
+def _unsupported(r: _Run, spec: Any) -> str | None:
+    """Why ``spec`` cannot run (its method failed to load, or cannot honour a condition), else None."""
+    if spec.base in r.broken:
+        return f"method unavailable: {r.broken[spec.base]}"
+    card = r.methods[spec.base].card
+    missing = [c for c in spec.needs if c not in card.supports]
+    if missing:
+        return f"{spec.base} cannot honour the {'/'.join(missing)} condition (card.supports={card.supports})"
+    return None
+
+
+def _generate(r: _Run, spec: Any, request: GenRequest, clip: Any) -> tuple[GenResult | None, str | None]:
+    """Frames for one (method spec, sample): from the generation cache, else from the method; a result
+    of the wrong shape or dtype is an error, never scored."""
+    key = r.gen_cache.key(r.methods[spec.base], spec.spec, request, r.protocol)
+    cached = r.gen_cache.get(key)
+    if cached is not None and cached.shape == clip.frames.shape and cached.dtype == np.uint8:
+        return GenResult(request.sample_id, cached, meta={"gen_cache": "hit"}), None
+    try:
+        result = r.methods[spec.base].generate([request])[0]
+    except Exception as exc:
+        return None, f"{type(exc).__name__}: {exc}"
+    err = result.error
+    if err is None and (result.frames is None or result.frames.shape != clip.frames.shape
+                        or result.frames.dtype != np.uint8):
+        got = None if result.frames is None else (result.frames.shape, str(result.frames.dtype))
+        err = f"method returned {got}, expected {clip.frames.shape} uint8"
+    if err is None:
+        r.gen_cache.put(key, result.frames, {"method": spec.spec, "sample_id": request.sample_id})
+    return result, err
+
+
+def _evaluate_sample(r: _Run, sample: Any, pending: list[str], bars: tuple[Any, Any]) -> None:
+    """Crop one sample, then generate, write and score every pending method spec on it."""
+    from talkbench.faces.crop import load_clip
+    from talkbench.io.video import write_video
+    from talkbench.metrics.base import ScoreInput
+
+    gen_bar, score_bar = bars
+    cfg = r.config
+    t0 = time.perf_counter()
+    try:
+        clip = load_clip(sample, size=cfg.size, crop=cfg.crop)
+    except TalkbenchError as exc:
+        for m in pending:
+            r.fail(m, sample.sample_id, "__sample__", str(exc))
+        gen_bar.update(len(pending))
+        score_bar.update(len(pending))
+        return
+    request = GenRequest(sample_id=sample.sample_id, reference=clip.frames[0],
+                         pose_prior=lower_half_masked(clip.frames), audio=clip.audio, ground_truth=clip.frames)
+    for m in pending:
+        spec = parse_method_spec(m)
+        why = _unsupported(r, spec)
+        if why is not None:
+            r.fail(m, sample.sample_id, "__generate__", why)
+            gen_bar.update(1)
+            score_bar.update(1)
+            continue
+        masked = mask_span_frames(clip.num_frames, spec.mask_span) if spec.mask_span else ()
+        req = replace(request, mask_frames=masked, context_frames=spec.context_frames) if spec.needs else request
+        result, err = _generate(r, spec, req, clip)
+        gen_bar.update(1)
+        if err is not None:
+            r.fail(m, sample.sample_id, "__generate__", err)
+            score_bar.update(1)
+            continue
+        write_video(media_path(r.run_dir, m, sample.sample_id), result.frames, clip.audio, fps=clip.fps,
+                    sample_rate=clip.sample_rate)
+        item = ScoreInput(
+            sample_id=sample.sample_id, generated=result.frames, audio=clip.audio, reference=clip.frames,
+            word=sample.word, reference_landmarks=clip.landmarks,
+            meta={"alignment": sample.meta.get("alignment"), "transcript": sample.transcript, "mask_frames": masked},
+        )
+        rows = score_rows(r.scorers, item, m, cfg.dataset, sample.sample_id)
+        r.summary.failures += sum(1 for row in rows if row.error)
+        r.store.commit_sample(m, cfg.dataset, sample.sample_id, rows, time.perf_counter() - t0)
+        score_bar.update(1)
+        r.summary.pairs_done += 1
+
+
+def _close(r: _Run, reader: Any, samples: list[Any]) -> None:
+    """The final run.json: cache hits, dataset problems, what was not scored and why."""
+    record = r.record
+    for s in samples:
+        if s.meta.get("alignment") and len(record.setdefault("alignments", {})) < 3:
+            record["alignments"][s.sample_id] = s.meta["alignment"]
+    record["gen_cache"] = r.gen_cache.record()
+    record["dataset_problems"] = reader.problems
+    record["samples"] = r.summary.samples
+    for name, scorer in r.scorers.items():
+        if getattr(scorer, "requires", ()):
+            record.setdefault("notes", []).append(
+                f"{name} is scored only for samples with: {', '.join(scorer.requires)}")
+    save_json_atomic(r.run_dir / "run.json", record)
+
+
+def run(config: RunConfig, run_dir: str | Path, progress: bool = True,
+        on_sample: Callable[[str], None] | None = None, gen_cache: bool | GenCache | None = None) -> RunSummary:
+    """Evaluate ``config`` into ``run_dir`` (resuming what is there). Returns counts; failures are
+    rows with an error, never exceptions, except configuration errors (``ConfigError``).
+
+    ``gen_cache``: the cross-run generation cache (:mod:`talkbench.gencache`); None means on unless
+    the environment sets ``TALKBENCH_GEN_CACHE=0``; False disables it. Hits are recorded in run.json."""
+    t_start = time.perf_counter()
+    r, reader = _open(config, Path(run_dir), gen_cache)
+    samples = _plan(config, reader)
+    everyone = config.all_methods
+    n_pairs = len(samples) * len(everyone)
     # One bar per stage (crops per sample; generation and metrics per method x sample), each with an ETA.
     bar = tqdm(total=len(samples), desc="crops", unit="sample", disable=not progress, position=0)
     gen_bar = tqdm(total=n_pairs, desc="generation", unit="item", disable=not progress, position=1)
     score_bar = tqdm(total=n_pairs, desc="metrics", unit="item", disable=not progress, position=2)
     try:
         for sample in samples:
-            summary.samples += 1
+            r.summary.samples += 1
             bar.update(1)
-            pending = [m for m in config.all_methods if not store.is_done(m, config.dataset, sample.sample_id)]
-            summary.pairs_skipped += len(config.all_methods) - len(pending)
-            gen_bar.update(len(config.all_methods) - len(pending))
-            score_bar.update(len(config.all_methods) - len(pending))
-            if not pending:
-                continue
-            t0 = time.perf_counter()
-            try:
-                clip = load_clip(sample, size=config.size, crop=config.crop)
-            except TalkbenchError as exc:
-                for m in pending:
-                    store.commit_sample(m, config.dataset, sample.sample_id,
-                                        [Row(m, config.dataset, sample.sample_id, "__sample__", None, str(exc))])
-                    summary.failures += 1
-                gen_bar.update(len(pending))
-                score_bar.update(len(pending))
-                continue
-            request = GenRequest(
-                sample_id=sample.sample_id, reference=clip.frames[0], pose_prior=lower_half_masked(clip.frames),
-                audio=clip.audio, ground_truth=clip.frames,
-            )
-            for m in pending:
-                spec = parse_method_spec(m)
-                unsupported = [] if spec.base in broken else [
-                    c for c in spec.needs if c not in methods[spec.base].card.supports]
-                if spec.base in broken or unsupported:
-                    why = (f"method unavailable: {broken[spec.base]}" if spec.base in broken else
-                           f"{spec.base} cannot honour the {'/'.join(unsupported)} condition (card.supports="
-                           f"{methods[spec.base].card.supports})")
-                    rows = [Row(m, config.dataset, sample.sample_id, "__generate__", None, why)]
-                    store.commit_sample(m, config.dataset, sample.sample_id, rows)
-                    summary.failures += 1
-                    gen_bar.update(1)
-                    score_bar.update(1)
-                    continue
-                masked = mask_span_frames(clip.num_frames, spec.mask_span) if spec.mask_span else ()
-                req = replace(request, mask_frames=masked, context_frames=spec.context) if spec.needs else request
-                key = gen_cache.key(methods[spec.base], m, req, protocol)
-                cached = gen_cache.get(key)
-                if cached is not None and cached.shape == clip.frames.shape and cached.dtype == np.uint8:
-                    result, err = GenResult(sample.sample_id, cached, meta={"gen_cache": "hit"}), None
-                else:
-                    try:
-                        result = methods[spec.base].generate([req])[0]
-                    except Exception as exc:
-                        result = None
-                        err = f"{type(exc).__name__}: {exc}"
-                    else:
-                        err = result.error
-                        if err is None and (result.frames is None or result.frames.shape != clip.frames.shape
-                                            or result.frames.dtype != np.uint8):
-                            got = None if result.frames is None else (result.frames.shape, str(result.frames.dtype))
-                            err = f"method returned {got}, expected {clip.frames.shape} uint8"
-                    if err is None:
-                        gen_cache.put(key, result.frames, {"method": m, "sample_id": sample.sample_id})
-                gen_bar.update(1)
-                if err is not None:
-                    store.commit_sample(m, config.dataset, sample.sample_id,
-                                        [Row(m, config.dataset, sample.sample_id, "__generate__", None, err)])
-                    summary.failures += 1
-                    score_bar.update(1)
-                    continue
-                media = run_dir / "media" / m / f"{_safe_name(sample.sample_id)}.mp4"
-                write_video(media, result.frames, clip.audio, fps=clip.fps, sample_rate=clip.sample_rate)
-                item = ScoreInput(
-                    sample_id=sample.sample_id, generated=result.frames, audio=clip.audio, reference=clip.frames,
-                    word=sample.word, reference_landmarks=clip.landmarks,
-                    meta={"alignment": sample.meta.get("alignment"), "transcript": sample.transcript,
-                          "mask_frames": masked},
-                )
-                rows = _score_rows(scorers, item, m, config.dataset, sample.sample_id)
-                summary.failures += sum(1 for r in rows if r.error)
-                store.commit_sample(m, config.dataset, sample.sample_id, rows, time.perf_counter() - t0)
-                score_bar.update(1)
-                summary.pairs_done += 1
-            if sample.meta.get("alignment") and len(record.setdefault("alignments", {})) < 3:
-                record["alignments"][sample.sample_id] = sample.meta["alignment"]
+            pending = [m for m in everyone if not r.store.is_done(m, config.dataset, sample.sample_id)]
+            skipped = len(everyone) - len(pending)
+            r.summary.pairs_skipped += skipped
+            gen_bar.update(skipped)
+            score_bar.update(skipped)
+            if pending:
+                _evaluate_sample(r, sample, pending, (gen_bar, score_bar))
             if on_sample is not None:
                 on_sample(sample.sample_id)
     finally:
         for b in (score_bar, gen_bar, bar):
             b.close()
-        store.close()
-    record["gen_cache"] = gen_cache.record()
-    record["dataset_problems"] = reader.problems
-    record["samples"] = summary.samples
-    if "lipread" in scorers:
-        record.setdefault("notes", []).append("lipread is scored only for samples with a word label")
-    save_json_atomic(run_dir / "run.json", record)
-    summary.seconds = time.perf_counter() - t_start
-    return summary
+        r.store.close()
+    _close(r, reader, samples)
+    r.summary.seconds = time.perf_counter() - t_start
+    return r.summary
 
 
 def count_failures(run_dir: str | Path) -> int:

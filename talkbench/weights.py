@@ -9,6 +9,7 @@ shape mismatches are reported by name.
 from __future__ import annotations
 
 import json
+import os
 import pickle
 import time
 from collections.abc import Mapping
@@ -172,10 +173,32 @@ def weights_record(path: str | Path, portable: bool = False) -> dict[str, Any]:
     return {**where, "sha256": sha256_file(p), "card": read_card(p)}
 
 
-CHECKPOINT_DIR = Path(__file__).resolve().parent.parent / "checkpoints"
+# The shipped synthetic checkpoints are package data, so an editable checkout and an installed wheel
+# find them in the same place.
+CHECKPOINT_DIR = Path(__file__).resolve().parent / "checkpoints"
 
 
 def shipped_weights(name: str) -> Path | None:
-    """Path of a shipped checkpoint ``checkpoints/<name>.safetensors`` if present."""
+    """Path of a shipped checkpoint ``talkbench/checkpoints/<name>.safetensors`` if present."""
     p = CHECKPOINT_DIR / f"{name}.safetensors"
     return p if p.exists() else None
+
+
+def weight_dirs() -> list[Path]:
+    """Where official (third-party) weights are looked for, in order: ``$TALKBENCH_WEIGHTS``, then
+    ``$TALKBENCH_CACHE/weights``."""
+    from talkbench.cache import cache_dir
+
+    dirs = []
+    if os.environ.get("TALKBENCH_WEIGHTS"):
+        dirs.append(Path(os.environ["TALKBENCH_WEIGHTS"]).expanduser())
+    dirs.append(cache_dir() / "weights")
+    return dirs
+
+
+def find_weights(name: str) -> Path | None:
+    """The first ``<dir>/<name>`` over :func:`weight_dirs` (a file, or a folder such as ``pcavs/``)."""
+    for d in weight_dirs():
+        if (d / name).exists():
+            return d / name
+    return None

@@ -18,12 +18,9 @@ from cals.inference import generate, lip_units_long
 from cals.model import CALS
 from cals.train import Trainer
 from talkbench.errors import ConfigError, MetricError
+from tests.conftest import tiny_cals_config
 
-TINY = {"model": {"img_size": 32, "unit_dim": 16, "d_model": 32, "layers": 1, "heads": 2, "ff": 64, "unet_base": 8,
-                  "sync_width": 0.1, "dropout": 0.0},
-        "loss": {"sync_after_steps": 1, "segments": 2},
-        "train": {"window": 10, "batch_size": 2, "sync_steps": 2, "a2l_steps": 2, "e2e_steps": 3, "log_every": 1,
-                  "ckpt_every": 2, "grad_share_every": 1}}
+TINY = tiny_cals_config(train={"e2e_steps": 3, "grad_share_every": 1})
 
 
 @pytest.fixture(scope="module")

@@ -15,18 +15,15 @@ import torch
 import yaml
 from click.testing import CliRunner
 
+from talkbench.conditions import context_specs, parse_ks, with_condition_columns
 from talkbench.errors import ConfigError
-from talkbench.experiments.conditions import context_specs, parse_ks, with_condition_columns
 from talkbench.gencache import GenCache
 from talkbench.methods import METHODS
 from talkbench.methods.base import Method
 from talkbench.types import GenResult, MethodCard
+from tests.conftest import tiny_cals_config
 
-TINY = {"model": {"img_size": 32, "unit_dim": 16, "d_model": 32, "layers": 1, "heads": 2, "ff": 64, "unet_base": 8,
-                  "sync_width": 0.1, "dropout": 0.0},
-        "loss": {"sync_after_steps": 1, "segments": 2},
-        "train": {"window": 10, "batch_size": 2, "sync_steps": 2, "a2l_steps": 2, "e2e_steps": 2, "log_every": 1,
-                  "ckpt_every": 2}}
+TINY = tiny_cals_config()
 
 
 class _NoContext(Method):
@@ -196,7 +193,7 @@ def test_mask_sweep_span_lmd_by_hand_and_paired(corpus: Path, tiny_cals: Path, t
     assert 'id="paired"' in html and "lmd_span" in html and "cals@mask=7" in html
     md = (tmp_path / "mask" / "report" / "experiment.md").read_text()
     assert "Paired differences" in md and "| lmd_span | cals@mask=7 | static@mask=7 | 2 |" in md
-    assert "| Method | lmd_span ↓ | lmd_outside ↓ |" in md  # direction from the run record's metric infos
+    assert "| Method | LMD in span ↓ | LMD outside ↓ |" in md  # label and direction from the stored metric infos
 
 
 def test_ablation_configs_differ_exactly_in_the_flags() -> None:

@@ -13,10 +13,11 @@ import torch
 from talkbench.cache import sha256_file
 from talkbench.critics.lipreader import LipReader, LipReaderConfig, config_dict
 from talkbench.critics.mouth_roi import MEAN_FACE_STABLE, STABLE_IDS
+from talkbench.critics.vocabulary import lrw_vocabulary
 from talkbench.errors import MetricError
 from talkbench.metrics import METRICS
 from talkbench.metrics.base import ScoreInput
-from talkbench.metrics.lipread import LipReadingScorer, lrw_vocabulary
+from talkbench.metrics.lipread import LipReadingScorer
 from talkbench.weights import save_weights
 
 VOCAB = lrw_vocabulary()[:8]
@@ -74,9 +75,9 @@ def test_undefined_samples_raise_with_reason(critic):
 
 
 def test_runner_records_nan_and_reason(critic):
-    from talkbench.runner import _score_rows
+    from talkbench.runner import score_rows
 
-    rows = _score_rows({"lipread": LipReadingScorer(weights=critic)}, _item("ZEBRA"), "m", "d", "s")
+    rows = score_rows({"lipread": LipReadingScorer(weights=critic)}, _item("ZEBRA"), "m", "d", "s")
     assert {r.metric for r in rows} == {"lipread_top1", "lipread_top5"}
     assert all(math.isnan(r.value) and "vocabulary" in r.error for r in rows)
 

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
 import platform
 import sys
-from pathlib import Path
 
 import click
 
 from talkbench.cache import cache_dir
+from talkbench.weights import CHECKPOINT_DIR, find_weights, weight_dirs
 
 OFFICIAL_WEIGHTS = {
     "wav2lip.pth": "Wav2Lip generator",
@@ -24,23 +23,6 @@ OFFICIAL_WEIGHTS = {
     "lrw_resnet18_mstcn.pth.tar": "LRW lip reader (mpc001)",
     "lrw_resnet18_mstcn_video.pth": "LRW lip reader (mpc001)",
 }
-
-
-def weight_dirs() -> list[Path]:
-    """Where official weights are looked for, in order."""
-    dirs = []
-    if os.environ.get("TALKBENCH_WEIGHTS"):
-        dirs.append(Path(os.environ["TALKBENCH_WEIGHTS"]).expanduser())
-    dirs.append(cache_dir() / "weights")
-    dirs.append(Path(__file__).resolve().parents[2] / "checkpoints")
-    return dirs
-
-
-def find_weights(name: str) -> Path | None:
-    for d in weight_dirs():
-        if (d / name).exists():
-            return d / name
-    return None
 
 
 def collect() -> dict:
@@ -80,8 +62,7 @@ def collect() -> dict:
     except Exception:
         info["face_alignment_weights"] = None
     info["official_weights"] = {n: (str(p) if (p := find_weights(n)) else None) for n in OFFICIAL_WEIGHTS}
-    shipped = Path(__file__).resolve().parents[2] / "checkpoints"
-    info["shipped_checkpoints"] = sorted(p.name for p in shipped.glob("*.safetensors")) if shipped.exists() else []
+    info["shipped_checkpoints"] = sorted(p.name for p in CHECKPOINT_DIR.glob("*.safetensors"))
     return info
 
 

@@ -29,7 +29,11 @@ def _weights(values: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
 @click.option("--dataset", default="synth-lrs2", show_default=True)
 @click.option("--root", type=click.Path(file_okay=False), default=None, help="Dataset root (real datasets).")
 @click.option("--split", default="test", show_default=True)
-@click.option("--metrics", default=",".join(DEFAULT_METRICS), show_default=True)
+@click.option("--metrics", default=",".join(DEFAULT_METRICS), show_default=True,
+              help="Comma-separated metric (scorer) names; each writes one or more columns: psnr, ssim, lmd, "
+                   "lmd-span (lmd_span, lmd_outside), lvd, csim, lse (lse_d, lse_c, av_offset), lse-valid "
+                   "(lse_d_valid, lse_c_valid, av_offset_valid), lipread (lipread_top1, lipread_top5). "
+                   "`compare --metrics` takes either form.")
 @click.option("--weights", multiple=True, help="METHOD=PATH (repeatable): evaluate a given checkpoint.")
 @click.option("--limit", type=int, default=None, help="Only the first N samples.")
 @click.option("--device", default="auto", show_default=True, help="auto | cpu | cuda[:N]")

@@ -27,6 +27,7 @@ from talkbench.critics.lipreader import LipReader, LipReaderConfig, config_dict
 from talkbench.critics.mouth_roi import mouth_rois, to_model_input
 from talkbench.datasets.clips import ClipsConfig
 from talkbench.errors import ConfigError, TalkbenchError
+from talkbench.types import PROTOCOL_SIZE
 
 
 @dataclass(frozen=True)
@@ -69,7 +70,7 @@ def load_rois(dataset: str, root: str | None, split: str, vocab: list[str], limi
         if word not in index:
             continue
         try:
-            clip = load_clip(s, size=128, landmarks=True)
+            clip = load_clip(s, size=PROTOCOL_SIZE, landmarks=True)
             if clip.landmarks is None:
                 raise TalkbenchError("no landmarks", s.video_path)
             items.append((s.sample_id, mouth_rois(clip.frames, clip.landmarks, s.sample_id), index[word]))
@@ -109,7 +110,7 @@ def evaluate(model: LipReader, items: list[Item], batch_size: int = 16) -> dict[
 
 def vocabulary(n: int | None) -> list[str]:
     """The first ``n`` words of LRW's sorted list (all 500 for None)."""
-    from talkbench.metrics.lipread import lrw_vocabulary
+    from talkbench.critics.vocabulary import lrw_vocabulary
 
     words = lrw_vocabulary()
     if n is not None and not 1 <= n <= len(words):

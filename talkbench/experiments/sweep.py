@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from talkbench.cache import save_json_atomic
+from talkbench.conditions import context_specs, mask_specs, parse_ks
 from talkbench.errors import ConfigError
-from talkbench.experiments.conditions import context_specs, mask_specs, parse_ks
 from talkbench.experiments.report import EXPERIMENT_FILE, build_experiment_report, read_experiment
 from talkbench.gencache import GenCache
 from talkbench.runner import RunConfig, RunSummary, run

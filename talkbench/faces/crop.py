@@ -24,7 +24,7 @@ from talkbench.faces.landmarks import LandmarkPredictor
 from talkbench.faces.track import smooth_boxes, track_faces
 from talkbench.io.audio import load_audio
 from talkbench.io.video import read_video
-from talkbench.types import PROTOCOL_FPS, PROTOCOL_SR, Clip, Sample
+from talkbench.types import PROTOCOL_FPS, PROTOCOL_SIZE, PROTOCOL_SR, Clip, Sample
 
 log = logging.getLogger(__name__)
 CROP_VERSION = "1"
@@ -75,7 +75,7 @@ def _fit_audio(audio: np.ndarray, num_frames: int, fps: float, sr: int) -> tuple
 
 def load_clip(
     sample: Sample,
-    size: int = 128,
+    size: int = PROTOCOL_SIZE,
     crop: Literal["auto", "none"] = "auto",
     cache: bool = True,
     detect_every: int = 5,

@@ -14,6 +14,8 @@ from typing import Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
 
+from talkbench.types import PROTOCOL_SR
+
 
 @dataclass(frozen=True)
 class MetricInfo:
@@ -25,6 +27,18 @@ class MetricInfo:
     version: str
     description: str = ""
     unit: str = ""
+    label: str = ""  # column header in tables ("LSE-C"); the name when empty
+    in_table: bool = True  # False: recorded and exported, but not a column of the summary table
+
+    @property
+    def header(self) -> str:
+        return f"{self.label or self.name} {'↑' if self.higher_is_better else '↓'}"
+
+    @classmethod
+    def from_record(cls, d: Mapping[str, Any]) -> MetricInfo:
+        """From the dict stored in run.json (older records lack the later fields)."""
+        known = {f for f in cls.__dataclass_fields__}
+        return cls(**{k: v for k, v in d.items() if k in known})
 
 
 @dataclass(frozen=True)
@@ -41,10 +55,21 @@ class ScoreInput:
     audio: np.ndarray
     reference: np.ndarray | None = None
     fps: float = 25.0
-    sample_rate: int = 16000
+    sample_rate: int = PROTOCOL_SR
     word: str | None = None
     reference_landmarks: np.ndarray | None = None
     meta: Mapping[str, Any] = field(default_factory=dict)
+
+
+INPUTS = ("reference", "word", "reference_landmarks", "mask_frames")
+
+
+def missing_inputs(scorer: Any, item: ScoreInput) -> list[str]:
+    """The inputs ``scorer.requires`` that ``item`` does not have."""
+    have = {"reference": item.reference is not None, "word": item.word is not None,
+            "reference_landmarks": item.reference_landmarks is not None,
+            "mask_frames": bool(item.meta.get("mask_frames"))}
+    return [r for r in getattr(scorer, "requires", ()) if not have[r]]
 
 
 @runtime_checkable
@@ -55,6 +80,10 @@ class Scorer(Protocol):
 
     name: str
     outputs: tuple[MetricInfo, ...]
+    # What the scorer needs beyond the generated frames and audio, among "reference", "word",
+    # "reference_landmarks", "mask_frames": an item lacking one is not scored (no row), and the run
+    # record says why. Scorers without the attribute need nothing more.
+    requires: tuple[str, ...]
 
     def provenance(self) -> dict[str, Any]:
         """Critic weights (path, sha256, training data) and options; {} for pure metrics."""

@@ -7,7 +7,7 @@ get the "Ground Truth" row.
 
 Weights: ``weights=`` if given; else an official ``lrw_resnet18_mstcn*.pth(.tar)`` found in
 ``$TALKBENCH_WEIGHTS`` / the cache ``weights/`` folder; else the shipped
-``checkpoints/lipreader-synth.safetensors``. The metric version carries the critic's sha256 prefix, so
+``talkbench/checkpoints/lipreader-synth.safetensors``. The metric version carries the critic's sha256 prefix, so
 numbers from different critics never share a column.
 
 Landmarks: by default the ground truth's (``ScoreInput.reference_landmarks``): in the protocol the
@@ -27,18 +27,17 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
+from talkbench.critics.vocabulary import lrw_vocabulary
 from talkbench.errors import MetricError, TalkbenchError
 from talkbench.metrics.base import MetricInfo, ScoreInput
 
 OFFICIAL_NAMES = ("lrw_resnet18_mstcn.pth", "lrw_resnet18_mstcn.pth.tar", "lrw_resnet18_mstcn_video.pth",
                   "lrw_resnet18_mstcn_adamw_s3.pth.tar")
-WORDS_FILE = Path(__file__).resolve().parents[1] / "datasets" / "synth" / "lrw_words.txt"
 
 
 def default_lipreader_weights() -> Path | None:
     """Official weights when found, else the shipped synthetic critic, else None."""
-    from talkbench._cli.doctor import find_weights
-    from talkbench.weights import shipped_weights
+    from talkbench.weights import find_weights, shipped_weights
 
     for name in OFFICIAL_NAMES:
         p = find_weights(name)
@@ -47,15 +46,11 @@ def default_lipreader_weights() -> Path | None:
     return shipped_weights("lipreader-synth")
 
 
-def lrw_vocabulary() -> list[str]:
-    """LRW's 500 words in their sorted class order (class index = position), upper case."""
-    return [w.strip().upper() for w in WORDS_FILE.read_text(encoding="utf-8").splitlines() if w.strip()]
-
-
 class LipReadingScorer:
     """Word accuracy of a lip-reading critic on one sample (see module docstring)."""
 
     name = "lipread"
+    requires = ("word",)  # samples without a word label (sentence datasets) are not scored
 
     def __init__(self, device: str = "cpu", weights: str | Path | None = None,
                  landmarks: Literal["reference", "detect"] = "reference", **_: Any) -> None:
@@ -80,8 +75,10 @@ class LipReadingScorer:
         self.device, self.landmarks = device, landmarks
         tag = f"lipreader-{self.record['sha256'][:12]}-{landmarks}-1"
         self.outputs = (
-            MetricInfo("lipread_top1", True, "no-reference", tag, "word read correctly (top-1)"),
-            MetricInfo("lipread_top5", True, "no-reference", tag, "word among the critic's 5 best guesses"),
+            MetricInfo("lipread_top1", True, "no-reference", tag, "word read correctly (top-1)",
+                       label="Lip-read acc."),
+            MetricInfo("lipread_top5", True, "no-reference", tag, "word among the critic's 5 best guesses",
+                       label="Lip-read top-5"),
         )
         self._predictor = None
 

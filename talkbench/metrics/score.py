@@ -6,11 +6,11 @@ import math
 from pathlib import Path
 from typing import Any
 
-from talkbench.errors import MetricError, TalkbenchError
-from talkbench.metrics import METRICS
-from talkbench.metrics.base import ScoreInput
+from talkbench.errors import ConfigError, MetricError, TalkbenchError
+from talkbench.metrics import build_scorers
+from talkbench.metrics.base import ScoreInput, missing_inputs
 from talkbench.metrics.pairing import pair_frames
-from talkbench.types import Sample
+from talkbench.types import PROTOCOL_SIZE, Sample
 
 DEFAULT_METRICS = ("psnr", "ssim", "lmd")
 
@@ -26,7 +26,7 @@ def score_video(
     reference: str | Path | None = None,
     metrics: list[str] | tuple[str, ...] = DEFAULT_METRICS,
     crop: str = "auto",
-    size: int = 128,
+    size: int = PROTOCOL_SIZE,
     device: str = "cpu",
     options: dict[str, dict[str, Any]] | None = None,
     word: str | None = None,
@@ -38,7 +38,10 @@ def score_video(
     a metric that fails is reported under ``errors`` and the others are still computed. ``word``: the
     spoken word, for lip-reading accuracy (landmarks are then detected on the generated frames).
     """
-    options = options or {}
+    try:  # the same construction as a run's; unknown names fail here, before any decoding or cropping
+        scorers, unavailable = build_scorers(list(metrics), device, options or {})
+    except ConfigError as exc:
+        raise MetricError(exc.reason) from exc
     gen = _clip(video, crop, size)
     ref = _clip(reference, crop, size) if reference else None
     warnings: list[str] = []
@@ -49,13 +52,11 @@ def score_video(
                       word=word)
     out: dict[str, Any] = {"metrics": {}, "frames": len(gen_frames), "critics": {}, "errors": {}, "warnings": warnings,
                            "versions": {}, "crop_policy": gen.crop_policy}
-    for name in metrics:
-        try:
-            scorer = METRICS.get(name)(device=device, **options.get(name, {}))
-        except KeyError as exc:
-            raise MetricError(str(exc.args[0])) from exc
-        except (ImportError, AttributeError, TalkbenchError) as exc:
-            out["errors"][name] = f"metric unavailable: {exc}"
+    out["errors"].update({name: f"metric unavailable: {why}" for name, why in unavailable.items()})
+    for name, scorer in scorers.items():
+        if missing := missing_inputs(scorer, item):
+            flag = {"reference": "--reference", "word": "--word"}
+            out["errors"][name] = "needs " + ", ".join(flag.get(m, m) for m in missing)
             continue
         try:
             values = scorer.score(item)

@@ -8,30 +8,15 @@ import json
 import time
 from pathlib import Path
 
-import pandas as pd
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from talkbench.errors import ConfigError
+from talkbench.experiments.report import build_experiment_report
 from talkbench.report.figures import distribution_plots, qualitative_strip
 from talkbench.report.tables import build_table, header, to_latex, to_markdown
-from talkbench.runner import _safe_name
+from talkbench.results import load_run
 from talkbench.stats import paired_difference, summarize
-from talkbench.store import ResultStore
 
 MAX_STRIPS = 3
-
-
-def load_run(run_dir: str | Path) -> tuple[dict, pd.DataFrame]:
-    run_dir = Path(run_dir)
-    if not (run_dir / "run.json").exists() or not (run_dir / "results.sqlite").exists():
-        raise ConfigError("not a talkbench run directory (run.json / results.sqlite missing)", run_dir)
-    record = json.loads((run_dir / "run.json").read_text())
-    store = ResultStore(run_dir / "results.sqlite")
-    try:
-        df = store.frame()
-    finally:
-        store.close()
-    return record, df
 
 
 def build_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
@@ -39,10 +24,11 @@ def build_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
     run_dir = Path(run_dir)
     out = Path(out) if out else run_dir / "report"
     out.mkdir(parents=True, exist_ok=True)
-    record, df = load_run(run_dir)
-    scored = df[~df["metric"].str.startswith("__")]
+    res = load_run(run_dir)
+    record, df, infos = res.record, res.frame, res.metrics
+    scored = res.scored
     summary = summarize(scored)
-    metrics, rows = build_table(summary) if len(summary) else ([], [])
+    metrics, rows = build_table(summary, infos) if len(summary) else ([], [])
     methods = list(dict.fromkeys(df["method"]))
     real = [m for m in methods if m not in ("gt",)]
     paired = []
@@ -54,11 +40,9 @@ def build_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
                 if p.n:
                     paired.append(p)
     strips = []
-    media = run_dir / "media"
     alignments = record.get("alignments", {})
     for sid in list(dict.fromkeys(df["sample_id"]))[:MAX_STRIPS]:
-        safe = _safe_name(sid)
-        files = {m: media / m / f"{safe}.mp4" for m in methods if (media / m / f"{safe}.mp4").exists()}
+        files = {m: res.media(m, sid) for m in methods if res.media(m, sid).exists()}
         if not files:
             continue
         png = qualitative_strip(files, alignment=alignments.get(sid))
@@ -69,21 +53,19 @@ def build_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
     failures = df[df["error"].notna()][["method", "sample_id", "metric", "error"]].to_dict("records")
     env = Environment(loader=PackageLoader("talkbench.report", "templates"), autoescape=select_autoescape(["html", "j2"]))
     # Sweeps and ablations (conditions in the method names) get their own page, linked from this one.
-    from talkbench.experiments.report import build_experiment_report
-
     experiment = build_experiment_report(run_dir, out)
     html = env.get_template("report.html.j2").render(
         experiment=experiment.name if experiment else None,
         title=run_dir.name, config=record.get("config", {}), n_samples=df["sample_id"].nunique(),
         git_sha=record.get("git_sha"), generated=time.strftime("%Y-%m-%d %H:%M:%S"),
-        metrics=metrics, rows=rows, headers={m: header(m) for m in metrics}, paired=paired,
+        metrics=metrics, rows=rows, headers={m: header(m, infos) for m in metrics}, paired=paired,
         figures=distribution_plots(scored, metrics), strips=strips, failures=failures,
         critics=record.get("critics", {}), unavailable=record.get("metrics_unavailable", {}),
         methods_unavailable=record.get("methods_unavailable", {}),
         record_json=json.dumps(record, indent=2, default=str),
     )
     (out / "index.html").write_text(html, encoding="utf-8")
-    (out / "table.md").write_text(to_markdown(metrics, rows), encoding="utf-8")
-    (out / "table.tex").write_text(to_latex(metrics, rows), encoding="utf-8")
+    (out / "table.md").write_text(to_markdown(metrics, rows, infos), encoding="utf-8")
+    (out / "table.tex").write_text(to_latex(metrics, rows, infos), encoding="utf-8")
     summary.to_csv(out / "table.csv", index=False)
     return out / "index.html"

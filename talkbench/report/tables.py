@@ -3,24 +3,26 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 
 import pandas as pd
 
-# Column order of the CALS paper's Table 1, then anything else measured.
+from talkbench.metrics.base import MetricInfo
+
+# Column order of the CALS paper's Table 1, then anything else measured. Direction, label and version
+# come only from the MetricInfo stored with the run.
 TABLE_METRICS = ("psnr", "ssim", "lmd", "lse_d", "lse_c", "lipread_top1")
-LABELS = {"psnr": "PSNR", "ssim": "SSIM", "lmd": "LMD", "lse_d": "LSE-D", "lse_c": "LSE-C",
-          "lipread_top1": "Lip-read acc.", "lvd": "LVD", "csim": "CSIM", "av_offset": "AV offset"}
-HIGHER = {"psnr": True, "ssim": True, "lmd": False, "lse_d": False, "lse_c": True, "lipread_top1": True,
-          "lvd": False, "csim": True, "lmd_span": False, "lmd_outside": False, "lipread_top5": True,
-          "lse_d_valid": False, "lse_c_valid": True}
-HIDDEN_SUFFIXES = ("_frames_scored", "_frames_missing", "_identical_frames", "_pairs_scored")
+Infos = Mapping[str, MetricInfo]
 
 
-def table_metrics(summary: pd.DataFrame) -> list[str]:
-    present = list(dict.fromkeys(summary["metric"]))
-    shown = [m for m in TABLE_METRICS if m in present]
-    shown += [m for m in present if m not in shown and m in HIGHER and not m.startswith("__")]
-    return shown
+def table_metrics(summary: pd.DataFrame, infos: Infos) -> list[str]:
+    """The summary's metrics that are table columns: those with a stored MetricInfo marked in_table."""
+    present = [m for m in dict.fromkeys(summary["metric"]) if m in infos and infos[m].in_table]
+    return [m for m in TABLE_METRICS if m in present] + [m for m in present if m not in TABLE_METRICS]
+
+
+def higher_is_better(metric: str, infos: Infos) -> bool:
+    return infos[metric].higher_is_better
 
 
 def _fmt(mean: float, low: float, high: float, n: int) -> str:
@@ -32,17 +34,17 @@ def _fmt(mean: float, low: float, high: float, n: int) -> str:
     return f"{mean:.3f} ± {half:.3f}"
 
 
-def build_table(summary: pd.DataFrame) -> tuple[list[str], list[dict]]:
+def build_table(summary: pd.DataFrame, infos: Infos) -> tuple[list[str], list[dict]]:
     """Rows ``{"method", cells: {metric: {"text", "best", "n", "failed"}}}``; best in bold among
     real methods (not ``gt``)."""
-    metrics = table_metrics(summary)
+    metrics = table_metrics(summary, infos)
     methods = list(dict.fromkeys(summary["method"]))
     best: dict[str, str] = {}
     for m in metrics:
         sub = summary[(summary["metric"] == m) & (summary["method"] != "gt") & (summary["n"] > 0)]
         sub = sub[sub["mean"].apply(lambda v: math.isfinite(v))]
         if len(sub):
-            idx = sub["mean"].idxmax() if HIGHER.get(m, True) else sub["mean"].idxmin()
+            idx = sub["mean"].idxmax() if infos[m].higher_is_better else sub["mean"].idxmin()
             best[m] = sub.loc[idx, "method"]
     rows = []
     for method in methods:
@@ -60,13 +62,13 @@ def build_table(summary: pd.DataFrame) -> tuple[list[str], list[dict]]:
     return metrics, rows
 
 
-def header(metric: str) -> str:
-    arrow = "↑" if HIGHER.get(metric, True) else "↓"
-    return f"{LABELS.get(metric, metric)} {arrow}"
+def header(metric: str, infos: Infos) -> str:
+    info = infos.get(metric)
+    return info.header if info else metric
 
 
-def to_markdown(metrics: list[str], rows: list[dict]) -> str:
-    lines = ["| Method | " + " | ".join(header(m) for m in metrics) + " |",
+def to_markdown(metrics: list[str], rows: list[dict], infos: Infos) -> str:
+    lines = ["| Method | " + " | ".join(header(m, infos) for m in metrics) + " |",
              "|---|" + "---|" * len(metrics)]
     for r in rows:
         cells = [f"**{r['cells'][m]['text']}**" if r["cells"][m]["best"] else r["cells"][m]["text"] for m in metrics]
@@ -74,12 +76,12 @@ def to_markdown(metrics: list[str], rows: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def to_latex(metrics: list[str], rows: list[dict]) -> str:
+def to_latex(metrics: list[str], rows: list[dict], infos: Infos) -> str:
     def esc(s: str) -> str:
         return s.replace("_", r"\_").replace("±", r"$\pm$").replace("∞", r"$\infty$").replace("↑", r"$\uparrow$").replace("↓", r"$\downarrow$")
 
     lines = [r"\begin{tabular}{l" + "c" * len(metrics) + "}", r"\toprule",
-             "Method & " + " & ".join(esc(header(m)) for m in metrics) + r" \\", r"\midrule"]
+             "Method & " + " & ".join(esc(header(m, infos)) for m in metrics) + r" \\", r"\midrule"]
     for r in rows:
         cells = [(r"\textbf{" + esc(r["cells"][m]["text"]) + "}") if r["cells"][m]["best"] else esc(r["cells"][m]["text"])
                  for m in metrics]
