@@ -303,7 +303,9 @@ def heldout_l1(trainer: Trainer, bank: ClipBank, batches: int = 4) -> float:
         for _ in range(batches):
             b = trainer._batch(augment=False)
             lips = trainer.model.lip_units(b["units"], offset=b["offset"], key_padding_mask=~b["valid"])
-            fake = trainer.model.render(lips, b["reference"], b["pose"])
-            vals.append(float(F.l1_loss(fake[b["valid"]], b["frames"][b["valid"]])))
+            for i in range(len(lips)):  # one sequence at a time: whole utterances are long
+                n = int(b["valid"][i].sum())
+                fake = trainer.model.render(lips[i : i + 1, :n], b["reference"][i : i + 1], b["pose"][i : i + 1, :n])
+                vals.append(float(F.l1_loss(fake[0], b["frames"][i, :n])))
         trainer.bank = saved
     return float(np.mean(vals))
