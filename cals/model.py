@@ -40,7 +40,7 @@ class CALS(nn.Module):
                 targets = torch.arange(s, min(t, s + chunk), device=units.device)
                 keep = context_keep(t, targets, context_k)  # (N, T)
                 x = units[i][None] * keep[..., None, None]
-                off = offset[i] if isinstance(offset, torch.Tensor) else offset
+                off = int(offset[i]) if isinstance(offset, torch.Tensor) else offset
                 kpm = None if key_padding_mask is None else key_padding_mask[i][None].expand(len(targets), -1)
                 y = self.audio2lip(x, key_padding_mask=kpm, offset=off)
                 out[i, s : s + len(targets)] = y[torch.arange(len(targets)), targets]
