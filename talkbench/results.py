@@ -7,6 +7,7 @@ depends on none of them.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from dataclasses import dataclass, field
@@ -21,12 +22,18 @@ from talkbench.store import ResultStore
 
 # Metric names that are bookkeeping of another metric (frame counts ...), never table columns.
 HIDDEN_SUFFIXES = ("_frames_scored", "_frames_missing", "_identical_frames", "_pairs_scored",
-                   "_box_from_landmarks")
+                   "_box_from_landmarks", "_feature_rows")
 
 
 def safe_name(sample_id: str) -> str:
-    """A sample id as a file name (the runner writes ``media/<method>/<safe_name>.mp4``)."""
-    return re.sub(r"[^A-Za-z0-9._-]+", "__", sample_id)
+    """A sample id as a file name (the runner writes ``media/<method>/<safe_name>.mp4``).
+
+    Distinct ids give distinct names: when characters had to be replaced (``a b``, ``a&b`` and ``a__b``
+    would all read ``a__b``), a short hash of the id itself is appended."""
+    name = re.sub(r"[^A-Za-z0-9._-]+", "__", sample_id)
+    if name == sample_id:
+        return name
+    return f"{name}-{hashlib.sha256(sample_id.encode()).hexdigest()[:8]}"
 
 
 def media_path(run_dir: str | Path, method: str, sample_id: str) -> Path:
@@ -49,6 +56,18 @@ class RunResults:
     frame: pd.DataFrame
     metrics: dict[str, MetricInfo] = field(default_factory=dict)
     scorers: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    # Dataset-level metrics (FID, FVD): one row per (method, metric) with value, low, high, n, error, details.
+    dataset: pd.DataFrame = field(default_factory=pd.DataFrame)
+
+    def dataset_summary(self) -> pd.DataFrame:
+        """Dataset-level results in :func:`talkbench.stats.summarize`'s columns (method, metric, mean,
+        low, high, n, failed), so tables treat them like per-sample metrics."""
+        cols = ["method", "metric", "mean", "low", "high", "n", "failed"]
+        if self.dataset.empty:
+            return pd.DataFrame(columns=cols)
+        d = self.dataset.rename(columns={"value": "mean"})
+        d["failed"] = d["error"].notna().astype(int)
+        return d[cols]
 
     @property
     def scored(self) -> pd.DataFrame:
@@ -63,7 +82,9 @@ class RunResults:
         return self.metrics.get(metric)
 
     def media(self, method: str, sample_id: str) -> Path:
-        return media_path(self.path, method, sample_id)
+        path = media_path(self.path, method, sample_id)
+        legacy = path.with_name(re.sub(r"[^A-Za-z0-9._-]+", "__", sample_id) + ".mp4")
+        return legacy if not path.exists() and legacy.exists() else path  # run dirs written before the hash suffix
 
     def expand_metrics(self, names: list[str] | tuple[str, ...]) -> list[str]:
         """Scorer names (``lse``) or output names (``lse_c``), as the user typed them, to output names;
@@ -92,6 +113,7 @@ def load_run(run_dir: str | Path) -> RunResults:
     store = ResultStore(run_dir / "results.sqlite")
     try:
         df = store.frame()
+        dataset = store.dataset_frame()
     finally:
         store.close()
     infos: dict[str, MetricInfo] = {}
@@ -100,4 +122,4 @@ def load_run(run_dir: str | Path) -> RunResults:
         parsed = [MetricInfo.from_record(o) for o in outputs]
         scorers[scorer] = tuple(i.name for i in parsed)
         infos.update({i.name: i for i in parsed})
-    return RunResults(run_dir, record, df, infos, scorers)
+    return RunResults(run_dir, record, df, infos, scorers, dataset)

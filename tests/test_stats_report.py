@@ -121,3 +121,28 @@ def test_compare_takes_direction_and_version_from_the_stored_metric_info(tmp_pat
     assert res.exit_code == 3 and "| cals | psnr ↑ |" in res.output
     res = CliRunner().invoke(cli, ["compare", str(tmp_path / "a"), str(tmp_path / "b"), "--metrics", "nope"])
     assert res.exit_code == 2 and "'nope'" in res.output
+
+
+def test_ties_are_bolded_all_or_none() -> None:
+    from talkbench.metrics.image import PSNR_INFO
+    from talkbench.report.tables import build_table
+
+    summary = pd.DataFrame({"method": ["a", "b", "c"], "metric": "psnr", "mean": [30.0001, 30.0, 29.0],
+                            "low": [29.0, 29.0, 28.0], "high": [31.0, 31.0, 30.0], "n": 10, "failed": 0})
+    _, rows = build_table(summary, {"psnr": PSNR_INFO})
+    assert [r["cells"]["psnr"]["best"] for r in rows] == [True, True, False]
+
+
+def test_report_names_each_critic_in_one_line(tmp_path: Path) -> None:
+    """The critic's file, sha256 prefix and training domain as one line; the full record in a disclosure."""
+    from talkbench.weights import shipped_weights, weights_record
+
+    _fake_run(tmp_path / "a", 0.0)
+    rec = json.loads((tmp_path / "a" / "run.json").read_text())
+    w = weights_record(shipped_weights("syncnet-synth"))
+    rec["critics"] = {"lse": {"syncnet": w, "vshift": 15}}
+    (tmp_path / "a" / "run.json").write_text(json.dumps(rec))
+    html = build_report(tmp_path / "a").read_text()
+    line = f"<b>lse</b> critic: <code>syncnet-synth.safetensors</code> · sha256 {w['sha256'][:12]} · trained on synthetic corpus"
+    assert line in html
+    assert "<details><summary>full record</summary>" in html

@@ -35,6 +35,7 @@ def test_wheel_installs_and_runs_the_main_job_outside_the_checkout(tmp_path: Pat
     for n in SHIPPED:  # weights and their cards travel with the package
         assert f"talkbench/checkpoints/{n}.safetensors" in names and f"talkbench/checkpoints/{n}.json" in names
     assert "cals/configs/synth.yaml" in names and not any(n.startswith("tests/") for n in names)
+    assert "talkbench/study/templates/app.js" in names  # the user study's page travels too
 
     venv = tmp_path / "venv"
     _sh([sys.executable, "-m", "venv", str(venv)], cwd=tmp_path)
@@ -52,7 +53,7 @@ def test_wheel_installs_and_runs_the_main_job_outside_the_checkout(tmp_path: Pat
     env["TALKBENCH_CACHE"] = str(tmp_path / "cache")
     exe = str(venv / "bin" / "talkbench")
     doctor = json.loads(_sh([exe, "doctor", "--json"], cwd=work, env=env).stdout)
-    assert SHIPPED <= {Path(n).stem for n in doctor["shipped_checkpoints"]}
+    assert {Path(n).stem for n in doctor["shipped_checkpoints"]} >= SHIPPED
     _sh([exe, "run", "--methods", "cals,wav2lip", "--dataset", "folder", "--root", "clips", "--split", "all",
          "--limit", "2", "--metrics", "psnr,lse", "--run-dir", "run"], cwd=work, env=env)
     record = json.loads((work / "run" / "run.json").read_text())

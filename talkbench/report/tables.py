@@ -39,13 +39,14 @@ def build_table(summary: pd.DataFrame, infos: Infos) -> tuple[list[str], list[di
     real methods (not ``gt``)."""
     metrics = table_metrics(summary, infos)
     methods = list(dict.fromkeys(summary["method"]))
-    best: dict[str, str] = {}
+    # Best in bold: every method whose mean equals the best at the printed precision (ties: all or none).
+    best: dict[str, set[str]] = {}
     for m in metrics:
         sub = summary[(summary["metric"] == m) & (summary["method"] != "gt") & (summary["n"] > 0)]
         sub = sub[sub["mean"].apply(lambda v: math.isfinite(v))]
         if len(sub):
-            idx = sub["mean"].idxmax() if infos[m].higher_is_better else sub["mean"].idxmin()
-            best[m] = sub.loc[idx, "method"]
+            top = sub["mean"].max() if infos[m].higher_is_better else sub["mean"].min()
+            best[m] = set(sub.loc[sub["mean"].round(3) == round(top, 3), "method"])
     rows = []
     for method in methods:
         cells = {}
@@ -55,7 +56,7 @@ def build_table(summary: pd.DataFrame, infos: Infos) -> tuple[list[str], list[di
                 cells[m] = {"text": "–", "best": False, "n": 0, "failed": 0}
                 continue
             r = r.iloc[0]
-            cells[m] = {"text": _fmt(r["mean"], r["low"], r["high"], int(r["n"])), "best": best.get(m) == method,
+            cells[m] = {"text": _fmt(r["mean"], r["low"], r["high"], int(r["n"])), "best": method in best.get(m, ()),
                         "n": int(r["n"]), "failed": int(r["failed"]), "mean": float(r["mean"]),
                         "low": float(r["low"]), "high": float(r["high"])}
         rows.append({"method": method, "cells": cells})
@@ -67,8 +68,13 @@ def header(metric: str, infos: Infos) -> str:
     return info.header if info else metric
 
 
-def to_markdown(metrics: list[str], rows: list[dict], infos: Infos) -> str:
-    lines = ["| Method | " + " | ".join(header(m, infos) for m in metrics) + " |",
+def _head(metric: str, infos: Infos, marked: set[str] | frozenset[str]) -> str:
+    """The column header; ``marked`` columns (a synthetic critic's) carry a dagger explained below."""
+    return header(metric, infos) + (" †" if metric in marked else "")
+
+
+def to_markdown(metrics: list[str], rows: list[dict], infos: Infos, marked: set[str] | frozenset[str] = frozenset()) -> str:
+    lines = ["| Method | " + " | ".join(_head(m, infos, marked) for m in metrics) + " |",
              "|---|" + "---|" * len(metrics)]
     for r in rows:
         cells = [f"**{r['cells'][m]['text']}**" if r["cells"][m]["best"] else r["cells"][m]["text"] for m in metrics]
@@ -76,12 +82,12 @@ def to_markdown(metrics: list[str], rows: list[dict], infos: Infos) -> str:
     return "\n".join(lines) + "\n"
 
 
-def to_latex(metrics: list[str], rows: list[dict], infos: Infos) -> str:
+def to_latex(metrics: list[str], rows: list[dict], infos: Infos, marked: set[str] | frozenset[str] = frozenset()) -> str:
     def esc(s: str) -> str:
-        return s.replace("_", r"\_").replace("±", r"$\pm$").replace("∞", r"$\infty$").replace("↑", r"$\uparrow$").replace("↓", r"$\downarrow$")
+        return s.replace("_", r"\_").replace("±", r"$\pm$").replace("∞", r"$\infty$").replace("↑", r"$\uparrow$").replace("↓", r"$\downarrow$").replace("†", r"\dag{}")
 
     lines = [r"\begin{tabular}{l" + "c" * len(metrics) + "}", r"\toprule",
-             "Method & " + " & ".join(esc(header(m, infos)) for m in metrics) + r" \\", r"\midrule"]
+             "Method & " + " & ".join(esc(_head(m, infos, marked)) for m in metrics) + r" \\", r"\midrule"]
     for r in rows:
         cells = [(r"\textbf{" + esc(r["cells"][m]["text"]) + "}") if r["cells"][m]["best"] else esc(r["cells"][m]["text"])
                  for m in metrics]
