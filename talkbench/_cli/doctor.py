@@ -17,6 +17,10 @@ OFFICIAL_WEIGHTS = {
     "wav2lip_gan.pth": "Wav2Lip generator (GAN)",
     "lipsync_expert.pth": "Wav2Lip expert sync discriminator",
     "visual_quality_disc.pth": "Wav2Lip visual quality discriminator",
+    "pcavs/latest_net_G.pth": "PC-AVS generator",
+    "pcavs/latest_net_V.pth": "PC-AVS identity encoder",
+    "pcavs/latest_net_E.pth": "PC-AVS non-identity encoder",
+    "pcavs/latest_net_A_sync.pth": "PC-AVS audio sync encoder",
     "atvgnet/atnet_lstm_18.pth": "ATVGnet AT-net (folder atvgnet/: also generator_23.pth and basics/*.npy)",
     "atvgnet/generator_23.pth": "ATVGnet VG-net",
     "atvgnet/basics/U_lrw1.npy": "ATVGnet landmark PCA (with mean_lrw1, base_68*, mean_shape_*, S .npy)",
@@ -66,6 +70,11 @@ def collect() -> dict:
         info["face_alignment_weights"] = None
     info["official_weights"] = {n: (str(p) if (p := find_weights(n)) else None) for n in OFFICIAL_WEIGHTS}
     info["shipped_checkpoints"] = sorted(p.name for p in CHECKPOINT_DIR.glob("*.safetensors"))
+    from talkbench.metrics.nets.weights import NETS, find_net_weights
+
+    # The field's metric networks (FID, FVD, LPIPS, ArcFace): found file or the name to put in a weight folder.
+    info["metric_weights"] = {n: {"found": str(p) if (p := find_net_weights(n)) else None, "file": s.files[0],
+                                  "for": s.description, "from": s.origin} for n, s in NETS.items()}
     return info
 
 
@@ -92,4 +101,7 @@ def doctor(as_json: bool) -> None:
     click.echo("official weights (searched in: " + ", ".join(info["weight_dirs"]) + ")")
     for name, path in info["official_weights"].items():
         click.echo(f"  {name:<38} {path or missing}  [{OFFICIAL_WEIGHTS[name]}]")
+    click.echo("metric networks (fid, fvd, lpips, csim-arcface; none can be downloaded: put the file in a weight folder)")
+    for w in info["metric_weights"].values():
+        click.echo(f"  {w['file']:<38} {w['found'] or missing}  [{w['for']}; from {w['from']}]")
     click.echo("shipped checkpoints: " + (", ".join(info["shipped_checkpoints"]) or "none"))

@@ -54,6 +54,7 @@ train = lazy_group(
     {
         "cals": "cals.cli:train_cals",
         "wav2lip": "baselines.wav2lip.cli:train_wav2lip",
+        "pcavs": "baselines.pcavs.cli:train_pcavs",
         "atvgnet": "baselines.atvgnet.cli:train_atvgnet",
         "syncnet": "talkbench.critics.cli:train_syncnet",
         "lipreader": "talkbench.critics.lipreader_cli:train_lipreader",
