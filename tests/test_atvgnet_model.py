@@ -106,3 +106,40 @@ def test_missing_basis_files_are_named(official: tuple[ATNet, VGNet, Path]) -> N
     with pytest.raises(CheckpointError) as e:
         load_atvgnet(folder)
     assert "mean_shape_norm.npy" in str(e.value) and "S.npy" in str(e.value) and "U_lrw1" not in str(e.value)
+
+
+@pytest.mark.slow
+def test_official_folder_runs_through_the_method(official: tuple[ATNet, VGNet, Path], tmp_path: Path) -> None:
+    """The official layout end to end: both .pth files + basics/*.npy -> the registered method."""
+    import shutil
+
+    from talkbench.methods import METHODS
+    from talkbench.types import GenRequest, lower_half_masked
+    from tests.test_atvgnet_pipeline import _dlib_points, protocol_crop
+
+    *_, src = official
+    folder = tmp_path / "atvgnet"
+    (folder / "basics").mkdir(parents=True)
+    for f in ("atnet_lstm_18.pth", "generator_23.pth"):
+        shutil.copy(src / f, folder / f)
+    ref = protocol_crop()
+    pts = _dlib_points(ref)
+    rs = np.random.RandomState(0)
+    u, _ = np.linalg.qr(rs.randn(136, 136))
+    b = folder / "basics"
+    np.save(b / "U_lrw1.npy", u.astype(np.float32))
+    np.save(b / "mean_lrw1.npy", (0.1 * rs.randn(136)).astype(np.float32))
+    template = (pts - pts.mean(0)) * 0.9 + np.array([65.0, 70.0])
+    np.save(b / "base_68.npy", template)
+    np.save(b / "base_68_close.npy", template)
+    np.save(b / "mean_shape_img.npy", pts)
+    np.save(b / "mean_shape_norm.npy", (0.05 * rs.randn(68, 2)))
+    np.save(b / "S.npy", np.linalg.qr(rs.randn(136, 100))[0].T)
+    m = METHODS.get("atvgnet")()
+    m.load("cpu", folder)
+    assert m.net is not None and m.net.exaggerate and m.net.space.kind == "official"
+    frames = np.repeat(ref[None], 4, 0)
+    out = m.generate([GenRequest("s", ref, lower_half_masked(frames), np.zeros(4 * 640, np.float32))])[0]
+    assert out.ok and out.frames.shape == (4, 128, 128, 3), out.error
+    info = m.weights_info()
+    assert len(info["sha256"]) == 64 and len(info["files"]) == 2

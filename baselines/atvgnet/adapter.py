@@ -80,8 +80,12 @@ class ATVGnetMethod(Method):
         if self.net is None or self.weights_path is None:
             return {}
         if self.weights_path.is_dir():
-            return {"folder": str(self.weights_path), "files": [weights_record(p) for p in self.net.files],
-                    "basis": self.net.space.source}
+            import hashlib
+
+            files = [weights_record(p) for p in self.net.files]
+            # one digest for the pair (run identity), from the files' own sha256 in a fixed order
+            digest = hashlib.sha256("".join(f["sha256"] for f in files).encode()).hexdigest()
+            return {"folder": str(self.weights_path), "sha256": digest, "files": files, "basis": self.net.space.source}
         return {**weights_record(self.weights_path), "basis": weights_record(self.net.files[1])}
 
     @torch.no_grad()
