@@ -68,7 +68,7 @@ def test_face_pipeline_aligns_to_the_template_and_maps_back() -> None:
     mapped = pts @ al.to_aligned[:, :2].T + al.to_aligned[:, 2]
     np.testing.assert_allclose(mapped[27:45], template[27:45] - 1.0, atol=1.5)
     # pasting the aligned crop back over black reproduces the input inside the covered region
-    back = paste_back(al.image[None], np.zeros((1, *ref.shape), np.uint8), al.to_aligned)[0]
+    back = paste_back(al.image[None], np.zeros((1, *ref.shape), np.uint8), al.to_aligned, al.valid)[0]
     inner = (back.sum(-1) > 0)
     inner = cv2.erode(inner.astype(np.uint8), np.ones((7, 7), np.uint8)).astype(bool)
     assert inner.mean() > 0.4

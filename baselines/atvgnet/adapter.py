@@ -120,7 +120,7 @@ class ATVGnetMethod(Method):
             outs.append(net.vgnet(image, lmarks[None, i : i + CHUNK].to(dev), ex_l)[0][0].float().cpu().numpy())
         faces = from_model_image(np.concatenate(outs))
         background = np.broadcast_to(r.reference, (r.num_frames, *r.reference.shape))
-        frames = paste_back(faces, background, aligned.to_aligned)
+        frames = paste_back(faces, background, aligned.to_aligned, aligned.valid)
         meta = {"adapter": ADAPTER_NOTES, "template": aligned.template, "exaggerate": net.exaggerate,
                 "landmark_space": space.kind}
         return GenResult(r.sample_id, frames, meta=meta)

@@ -41,6 +41,7 @@ class Aligned:
     landmarks: np.ndarray  # (68, 2) re-detected on ``image``
     to_aligned: np.ndarray  # (2, 3) affine: input-frame pixel -> aligned-crop pixel
     template: str  # "open" | "close"
+    valid: np.ndarray | None = None  # (128, 128) bool: aligned pixels that came from the face crop (not the warp's black)
 
 
 def mfcc_windows(audio: np.ndarray, num_frames: int, sample_rate: int = 16000) -> np.ndarray:
@@ -115,6 +116,7 @@ def align_reference(frame_rgb: np.ndarray, template: np.ndarray, template_close:
     m = similarity(tpl[27:45], lm[27:45])
     dst = tf.warp(roi, tf.SimilarityTransform(matrix=m), output_shape=(CROP, CROP))
     dst = np.array(dst * 255, dtype=np.uint8)[1:129, 1:129]
+    valid = tf.warp(np.ones((CROP, CROP)), tf.SimilarityTransform(matrix=m), output_shape=(CROP, CROP))[1:129, 1:129] > 0.999
     again = _dlib_landmarks(cv2.cvtColor(dst, cv2.COLOR_BGR2GRAY), "last")
     if again is None:
         raise FacePipelineError("dlib found no face in the aligned 128-px crop")
@@ -123,7 +125,7 @@ def align_reference(frame_rgb: np.ndarray, template: np.ndarray, template_close:
     b = np.linalg.inv(m) @ a
     b[:2, 2] -= 1.0
     return Aligned(np.ascontiguousarray(dst[..., ::-1]), again[0].astype(np.float64), b[:2],
-                   "open" if tpl is template else "close")
+                   "open" if tpl is template else "close", valid)
 
 
 def align_to_template(frames_rgb: np.ndarray, lmarks: np.ndarray, template: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -149,12 +151,15 @@ def from_model_image(x: np.ndarray) -> np.ndarray:
     return np.clip((np.moveaxis(x, -3, -1) + 1.0) * 127.5 + 0.5, 0, 255).astype(np.uint8)
 
 
-def paste_back(generated_rgb: np.ndarray, background_rgb: np.ndarray, to_aligned: np.ndarray) -> np.ndarray:
+def paste_back(generated_rgb: np.ndarray, background_rgb: np.ndarray, to_aligned: np.ndarray,
+               valid: np.ndarray | None = None) -> np.ndarray:
     """Aligned 128-px frames (T, 128, 128, 3) back into input-frame geometry over ``background_rgb``
-    (T, S, S, 3): every input pixel whose aligned position falls inside the generated crop takes it."""
+    (T, S, S, 3): every input pixel whose aligned position falls inside the generated crop (and inside
+    ``valid``, the part of the crop that came from the face image) takes it."""
     size = background_rgb.shape[1]
     flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
-    mask = cv2.warpAffine(np.ones((SIZE, SIZE), np.float32), to_aligned, (size, size), flags=flags,
+    ones = np.ones((SIZE, SIZE), np.float32) if valid is None else valid.astype(np.float32)
+    mask = cv2.warpAffine(ones, to_aligned, (size, size), flags=flags,
                           borderMode=cv2.BORDER_CONSTANT)[..., None]
     mask = (mask > 0.999).astype(np.float32)
     out = np.empty_like(background_rgb)
