@@ -34,7 +34,7 @@ from talkbench.datasets.synth.speech import VOICES, synthesize
 from talkbench.errors import ConfigError, DatasetError
 
 CORPUS_VERSION = "synth-lrs2-1"
-VERSIONS = {"synth-lrs2": CORPUS_VERSION, "synth-lrw": "synth-lrw-1", "synth-hdtf": "synth-hdtf-1"}
+VERSIONS = {"synth-lrs2": CORPUS_VERSION, "synth-lrw": "synth-lrw-1", "synth-hdtf": "synth-hdtf-2"}  # -2: 512 px renders
 LRW_FRAMES = 29  # LRW: 1.16 s windows with the target word centred
 FPS = 25
 SR = 16000
@@ -58,8 +58,8 @@ class CorpusSpec:
 SPECS = {"synth-lrs2": CorpusSpec("synth-lrs2", 160, 4, 12),
          # LRW-like: a target word with one context word each side (cut to 29 frames around it).
          "synth-lrw": CorpusSpec("synth-lrw", 256, 1, 1),
-         # HDTF-like: long monologues (about 10-25 s) at 256 px.
-         "synth-hdtf": CorpusSpec("synth-hdtf", 256, 30, 70)}
+         # HDTF-like: long monologues (about 10-25 s) at HDTF's distributed resolution, 512 px.
+         "synth-hdtf": CorpusSpec("synth-hdtf", 512, 30, 70)}
 
 
 def load_vocabulary(path: str | Path = WORDS_FILE) -> list[str]:
