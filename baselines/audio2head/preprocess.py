@@ -127,7 +127,8 @@ def reference_image(rgb: np.ndarray) -> np.ndarray:
     img = np.ascontiguousarray(rgb[..., :3])
     if img.shape[:2] != (IMAGE_SIZE, IMAGE_SIZE):
         img = cv2.resize(img, (IMAGE_SIZE, IMAGE_SIZE))
-    return (img.astype(np.float32) / 255.0).transpose(2, 0, 1).copy()
+    # skimage's img_as_float32 multiplies by 1/255 (not a division: they differ in the last bit)
+    return np.multiply(img, 1.0 / 255, dtype=np.float32).transpose(2, 0, 1).copy()
 
 
 def denormalise_pose(poses: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -18,6 +18,7 @@ OFFICIAL_WEIGHTS = {
     "wav2lip_gan.pth": "Wav2Lip generator (GAN)",
     "lipsync_expert.pth": "Wav2Lip expert sync discriminator",
     "visual_quality_disc.pth": "Wav2Lip visual quality discriminator",
+    "audio2head.pth.tar": "Audio2Head (audio2pose, audio2kp, generator, kp_detector)",
     "syncnet_v2.model": "SyncNet (LSE-D/LSE-C)",
     "lrw_resnet18_mstcn.pth": "LRW lip reader (mpc001)",
     "lrw_resnet18_mstcn_adamw_s3.pth.tar": "LRW lip reader (mpc001)",
