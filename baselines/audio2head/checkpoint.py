@@ -17,7 +17,13 @@ from torch import nn
 
 from baselines.audio2head.model import NETWORKS
 from talkbench.errors import CheckpointError
-from talkbench.weights import load_safetensors, load_state_dict_strict, load_torch_checkpoint, read_card, strip_prefix
+from talkbench.weights import (
+    load_safetensors,
+    load_state_dict_strict,
+    load_torch_checkpoint,
+    read_card,
+    strip_prefix,
+)
 
 OFFICIAL_FILE = "audio2head.pth.tar"
 SHIPPED = "audio2head-synth"

@@ -116,7 +116,7 @@ def audio_features(audio: np.ndarray, sample_rate: int = SAMPLE_RATE, source: st
 def frame_blocks(features: np.ndarray) -> np.ndarray:
     """(frames, 4, 41): 4 consecutive feature rows per 25 fps video frame; a trailing part block is dropped."""
     frames = len(features) // ROWS_PER_FRAME
-    return np.ascontiguousarray(features[: frames * ROWS_PER_FRAME].reshape(frames, ROWS_PER_FRAME, -1))
+    return np.ascontiguousarray(features[: frames * ROWS_PER_FRAME].reshape(frames, ROWS_PER_FRAME, features.shape[1]))
 
 
 # ----------------------------------------------------------------------------- image and pose
