@@ -158,6 +158,7 @@ def test_audio2kp_matches_official_full(golden) -> None:
     _check_audio2kp(golden, 1.0)
 
 
+@pytest.mark.slow
 def test_windowed_generation_matches_official_inference(golden) -> None:
     """Official ``audio2head()`` end to end (features, poses, windows, keypoints, frames) vs ours."""
     from baselines.audio2head.pipeline import generate
