@@ -26,7 +26,7 @@ import torch
 
 from baselines.audio2head.checkpoint import default_weights, load_audio2head
 from baselines.audio2head.pipeline import generate
-from baselines.audio2head.preprocess import ROWS_PER_FRAME, SAMPLE_RATE, audio_features, reference_image
+from baselines.audio2head.preprocess import features_for_frames, reference_image
 from talkbench.errors import MediaError, MethodError
 from talkbench.methods.base import Method
 from talkbench.types import GenRequest, GenResult, MethodCard
@@ -35,12 +35,6 @@ ADAPTER_NOTES = ("reference = protocol reference frame resized to 256 (bilinear)
                  "audio zero-padded to cover every frame; 256-px outputs area-resized into the protocol crop; "
                  "frame t drawn with audio2pose row t (row 0 from the image: the official one-frame pose offset)")
 POSE_OFFSET = "frame t uses audio2pose output row t; row 0 comes from the image alone (official)"
-
-
-def padded_length(num_frames: int, sample_rate: int) -> int:
-    """Samples needed for ``4 * num_frames`` feature rows (25 ms windows every 10 ms at 16 kHz)."""
-    need16 = 400 + 160 * (ROWS_PER_FRAME * num_frames - 1)
-    return int(np.ceil(need16 * sample_rate / SAMPLE_RATE)) + 1
 
 
 class Audio2HeadMethod(Method):
@@ -83,11 +77,7 @@ class Audio2HeadMethod(Method):
                 spf = r.sample_rate / r.fps
                 for t in r.mask_frames:
                     audio[int(round(t * spf)) : int(round((t + 1) * spf))] = 0.0
-            need = padded_length(r.num_frames, r.sample_rate)
-            pad = max(0, need - len(audio))
-            if pad:
-                audio = np.concatenate([audio, np.zeros(pad, np.float32)])
-            feats = audio_features(audio, r.sample_rate, source=r.sample_id)[: ROWS_PER_FRAME * r.num_frames]
+            feats, pad = features_for_frames(audio, r.sample_rate, r.num_frames, source=r.sample_id)
             size = r.size
 
             def to_crops(batch: np.ndarray) -> np.ndarray:

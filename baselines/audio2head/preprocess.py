@@ -113,6 +113,23 @@ def audio_features(audio: np.ndarray, sample_rate: int = SAMPLE_RATE, source: st
     return np.concatenate([a[:n], b[:n], f0[:n, None], voiced[:n, None]], axis=1).astype(np.float32)
 
 
+def padded_length(num_frames: int, sample_rate: int) -> int:
+    """Samples needed for ``4 * num_frames`` feature rows (25 ms windows every 10 ms at 16 kHz)."""
+    need16 = 400 + 160 * (ROWS_PER_FRAME * num_frames - 1)
+    return int(np.ceil(need16 * sample_rate / SAMPLE_RATE)) + 1
+
+
+def features_for_frames(audio: np.ndarray, sample_rate: int, num_frames: int,
+                        source: str = "<audio>") -> tuple[np.ndarray, int]:
+    """(4 * num_frames, 41) features and the number of zero samples appended so that they cover every
+    frame (a clip of exactly num_frames * 640 samples gives one feature row too few)."""
+    audio = np.asarray(audio, np.float32)
+    pad = max(0, padded_length(num_frames, sample_rate) - len(audio))
+    if pad:
+        audio = np.concatenate([audio, np.zeros((pad, *audio.shape[1:]), np.float32)])
+    return audio_features(audio, sample_rate, source)[: ROWS_PER_FRAME * num_frames], pad
+
+
 def frame_blocks(features: np.ndarray) -> np.ndarray:
     """(frames, 4, 41): 4 consecutive feature rows per 25 fps video frame; a trailing part block is dropped."""
     frames = len(features) // ROWS_PER_FRAME
