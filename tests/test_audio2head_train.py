@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -104,6 +105,12 @@ def test_stages_train_and_resume(tmp_path: Path) -> None:
         assert torch.equal(v, tr2.nets["generator"].state_dict()[k])
     with pytest.raises(Exception, match="width"):
         Audio2HeadTrainer(Audio2HeadTrainConfig(width=0.25), tmp_path).resume()
+
+
+def test_time_budget_ends_a_stage(tmp_path: Path) -> None:
+    tr = Audio2HeadTrainer(replace(CFG, pose_steps=1000, eval_every=1), tmp_path, train=_clips())
+    m = tr.fit(("pose",), budget_s={"pose": 0.5}, log=lambda s: None)
+    assert 1 <= m["pose_steps"] < 1000
 
 
 def test_pose_rows_are_offset_by_one_frame(tmp_path: Path) -> None:

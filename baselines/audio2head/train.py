@@ -323,10 +323,10 @@ class Audio2HeadTrainer:
         steps = {"kp": cfg.kp_steps, "audio2kp": cfg.audio2kp_steps, "pose": cfg.pose_steps}
         metrics: dict[str, float] = {}
         for stage in stages:
-            t0 = time.perf_counter()
+            t0 = began = time.perf_counter()
             start_step = self.step[stage]
             while self.step[stage] < steps[stage]:
-                if budget_s and time.perf_counter() - t0 > budget_s.get(stage, float("inf")):
+                if budget_s and time.perf_counter() - began > budget_s.get(stage, float("inf")):
                     break
                 row = self.train_step(stage)
                 self.step[stage] += 1
