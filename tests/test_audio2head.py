@@ -201,14 +201,13 @@ def test_loads_official_format_strictly(small_official_file) -> None:
             assert torch.equal(nets[name].state_dict()[k], v), (name, k)
 
 
-def test_full_size_file_is_read_at_width_one(tmp_path) -> None:
-    from baselines.audio2head.checkpoint import load_audio2head
+def test_official_files_are_read_at_width_one(small_official_file) -> None:
+    """An official .pth.tar has no card: it is built at the official width, so a small file is refused."""
+    from baselines.audio2head.checkpoint import checkpoint_width, load_audio2head
 
-    nets = build_networks(1.0)
-    path = tmp_path / "audio2head.pth.tar"
-    torch.save({n: m.state_dict() for n, m in nets.items()}, path)
-    loaded = load_audio2head(path)
-    assert parameter_count(loaded["audio2kp"]) == parameter_count(nets["audio2kp"])
+    assert checkpoint_width(small_official_file) == 1.0
+    with pytest.raises(CheckpointError, match=r"\[audio2pose\].*shape mismatches"):
+        load_audio2head(small_official_file)
 
 
 def test_missing_network_is_named(tmp_path) -> None:
