@@ -150,7 +150,7 @@ def test_cli_trains_kp_stage_and_exports(tmp_path: Path, talking_clip: Path) -> 
                                    "--device", "cpu"])
     assert res.exit_code == 0, res.output
     card = read_card(export)
-    assert card["config"]["width"] == 0.0625 and card["steps"]["kp"] == 2 and card["deviations"]
+    assert card["config"]["width"] == 0.0625 and card["stage_steps"]["kp"] == 2 and card["deviations"]
     assert "talkbench train audio2head" in card["command"]
     nets = load_audio2head(export)
     assert set(nets) == {"audio2pose", "audio2kp", "generator", "kp_detector"}

@@ -91,7 +91,6 @@ def load_audio2head(path: str | Path, width: float | None = None) -> dict[str, n
 
 def default_weights() -> Path | None:
     """The official file on the weights search path, else the shipped synthetic-corpus checkpoint."""
-    from talkbench._cli.doctor import find_weights
-    from talkbench.weights import shipped_weights
+    from talkbench.weights import find_weights, shipped_weights
 
     return find_weights(OFFICIAL_FILE) or shipped_weights(SHIPPED)

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import click
 
 DEVIATIONS = [
@@ -48,18 +45,15 @@ def train_audio2head(stage: str, dataset: str, root: str | None, split: str, val
     """Train Audio2Head: keypoints + generator, then audio->keypoints, then audio->pose."""
     from baselines.audio2head.checkpoint import flatten_state_dicts
     from baselines.audio2head.train import STAGES, Audio2HeadTrainConfig, Audio2HeadTrainer, load_clips
-    from talkbench._cli.command_line import command_line
     from talkbench.errors import TalkbenchError
     from talkbench.runner import resolve_device
-    from talkbench.weights import save_weights
+    from talkbench.training import command_history, command_line, export_weights, set_threads, write_metrics
 
-    if threads:
-        import torch
-
-        torch.set_num_threads(threads)
+    set_threads(threads)
     cfg = Audio2HeadTrainConfig(dataset=dataset, root=root, split=split, val_split=val_split, width=width,
                                 kp_steps=kp_steps, audio2kp_steps=audio2kp_steps, pose_steps=pose_steps,
-                                batch_size=batch_size, pose_frames=pose_frames, lr=lr, eval_every=eval_every, max_clips=max_clips, seed=seed)
+                                batch_size=batch_size, pose_frames=pose_frames, lr=lr, eval_every=eval_every,
+                                max_clips=max_clips, seed=seed)
     train = load_clips(cfg, split, max_clips)
     try:
         val = load_clips(cfg, val_split, 8)
@@ -68,27 +62,25 @@ def train_audio2head(stage: str, dataset: str, root: str | None, split: str, val
         val = None
     trainer = Audio2HeadTrainer(cfg, out, resolve_device(device), train, val)
     command = command_line()
-    trainer.commands.append(command)
+    commands = command_history(out, command, resume)
     if resume and trainer.resume():
         click.echo(f"resumed at {trainer.step}")
+    trainer.commands = commands
     stages = STAGES if stage == "all" else (stage,)
     budget = None
     if minutes:
         share = {"kp": 0.45, "audio2kp": 0.35, "pose": 0.20}
         total = sum(share[s] for s in stages)
         budget = {s: minutes * 60 * share[s] / total for s in stages}
-    metrics = trainer.fit(stages, budget, log=click.echo)
-    (Path(out) / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    metrics = write_metrics(out, trainer.fit(stages, budget, log=click.echo), resume)
     click.echo(f"metrics: {metrics}")
     if export:
-        card = save_weights(Path(export), flatten_state_dicts(trainer.nets), {
-            "command": command, "commands": trainer.commands,
-            "data": {"dataset": dataset, "split": split, "clips": len(train)},
-            "seed": seed, "metrics": metrics, "steps": trainer.step,
-            "config": {"width": width, **{k: v for k, v in cfg.__dict__.items() if k != "width"}},
-            "deviations": DEVIATIONS,
-            "adapter": "reference = protocol reference frame resized to 256; 256-px outputs area-resized into the "
-                       "protocol crop",
-            "note": "Audio2Head trained on the synthetic corpus with talkbench's reconstruction of its recipe",
-        })
+        card = export_weights(
+            export, flatten_state_dicts(trainer.nets), command=command, commands=commands,
+            data={"dataset": dataset, "split": split, "clips": len(train)}, seed=seed, metrics=metrics,
+            config={"width": width, **{k: v for k, v in cfg.__dict__.items() if k != "width"}},
+            note="Audio2Head trained on the synthetic corpus with talkbench's reconstruction of its recipe",
+            stage_steps=dict(trainer.step), deviations=DEVIATIONS,
+            adapter="reference = protocol reference frame resized to 256; 256-px outputs area-resized into the "
+                    "protocol crop")
         click.echo(f"exported {export} (sha256 {card['sha256'][:16]}...)")

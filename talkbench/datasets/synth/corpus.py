@@ -11,11 +11,15 @@ corpus version and seed produce identical audio samples and frames.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import functools
 import hashlib
 import json
 import multiprocessing as mp
 import os
+import shutil
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -220,7 +224,7 @@ def _write_clip(args: tuple) -> str:
 
 def build_corpus(corpus: str = "synth-lrs2", out: str | Path | None = None, clips: int | dict[str, int] | None = None,
                  seed: int = 0, splits: tuple[str, ...] = ("test",), progress: bool = True, workers: int | None = None,
-                 photo: bool = False) -> Path:
+                 photo: bool = False, partial_ok: bool = False) -> Path:
     """Generate ``splits`` of ``corpus`` into ``out`` (idempotent: finished clips are kept).
 
     Args:
@@ -231,6 +235,8 @@ def build_corpus(corpus: str = "synth-lrs2", out: str | Path | None = None, clip
         splits: which splits to write.
         progress: show a progress bar.
         workers: processes (default up to 2).
+        partial_ok: accept a folder without CORPUS.json (an interrupted build of this corpus, see
+            :func:`ensure_corpus`); otherwise such a non-empty folder is refused.
         photo: every 4th clip uses a real portrait from ``shared/data/real/portraits`` beside the repository (or ``$TALKBENCH_PORTRAITS``) (the
             version gets a ``+photo`` suffix and CORPUS.json lists the portraits' hashes). A
             :class:`DatasetError` when the folder is missing.
@@ -264,7 +270,7 @@ def build_corpus(corpus: str = "synth-lrs2", out: str | Path | None = None, clip
             raise DatasetError(f"folder holds a different corpus ({old.get('corpus')} {old.get('version')} seed "
                                f"{old.get('seed')}); refusing to overwrite it with {corpus} {version} seed {seed}", root)
         info = old
-    elif root.exists() and any(root.iterdir()):
+    elif root.exists() and any(root.iterdir()) and not partial_ok:
         raise DatasetError("output folder is not empty and holds no CORPUS.json; refusing to write into it", root)
     vocab = load_vocabulary()
     workers = workers or min(2, os.cpu_count() or 1)
@@ -313,12 +319,53 @@ def build_corpus(corpus: str = "synth-lrs2", out: str | Path | None = None, clip
     return root
 
 
+@contextlib.contextmanager
+def _file_lock(path: Path):
+    """An exclusive advisory lock (released when the process dies, so a crash leaves no stale lock)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as f:
+        fcntl.flock(f.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+
+
+def _has_split(root: Path, split: str) -> bool:
+    manifest = root / "CORPUS.json"
+    try:
+        return manifest.exists() and split in json.loads(manifest.read_text()).get("splits", {})
+    except (OSError, json.JSONDecodeError):
+        return False
+
+
 def ensure_corpus(corpus: str = "synth-lrs2", split: str = "test", seed: int = 0) -> Path:
-    """The default corpus in the cache, generating ``split`` on first use."""
+    """The default corpus in the cache, generating ``split`` on first use.
+
+    Concurrent callers serialise on a lock file beside the corpus, and the one that builds re-checks
+    first, so two runs on an empty cache both succeed and the corpus is built once. A first build
+    goes to a hidden ``.<name>.building`` folder renamed into place when complete, so an
+    interrupted build never leaves a half corpus where readers look (the next build resumes it:
+    finished clips are kept). Splits added to an existing corpus are written in place; CORPUS.json
+    lists a split only once it is complete.
+    """
     if corpus not in SPECS:
         raise ConfigError(f"unknown synthetic corpus {corpus!r}; available: {', '.join(SPECS)}")
     root = cache_dir() / "synth" / f"{VERSIONS[corpus]}-seed{seed}"
-    manifest = root / "CORPUS.json"
-    if manifest.exists() and split in json.loads(manifest.read_text()).get("splits", {}):
+    if _has_split(root, split):
         return root
-    return build_corpus(corpus, root, seed=seed, splits=(split,))
+    with _file_lock(root.with_name(f".{root.name}.lock")):
+        if _has_split(root, split):  # built by another process while this one waited
+            return root
+        if (root / "CORPUS.json").exists():
+            return build_corpus(corpus, root, seed=seed, splits=(split,))
+        building = root.with_name(f".{root.name}.building")
+        build_corpus(corpus, building, seed=seed, splits=(split,), partial_ok=True)
+        if root.exists():
+            # A folder without CORPUS.json: a build interrupted before builds were atomic. Move it
+            # aside first so the rename below cannot fail, then drop it (it is our own cache).
+            stale = root.with_name(f".{root.name}.stale-{os.getpid()}-{time.time_ns()}")
+            root.rename(stale)
+            shutil.rmtree(stale, ignore_errors=True)
+        building.rename(root)
+        return root
