@@ -17,6 +17,7 @@ OFFICIAL_WEIGHTS = {
     "wav2lip_gan.pth": "Wav2Lip generator (GAN)",
     "lipsync_expert.pth": "Wav2Lip expert sync discriminator",
     "visual_quality_disc.pth": "Wav2Lip visual quality discriminator",
+    "audio2head.pth.tar": "Audio2Head (audio2pose, audio2kp, generator, kp_detector)",
     "pcavs/latest_net_G.pth": "PC-AVS generator",
     "pcavs/latest_net_V.pth": "PC-AVS identity encoder",
     "pcavs/latest_net_E.pth": "PC-AVS non-identity encoder",
