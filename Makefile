@@ -17,11 +17,16 @@ $(STAMP): $(BIN)/python pyproject.toml
 	# The LSE agreement test's reference (syncnet_python's evaluate). --no-deps: its requirements
 	# would replace the pinned CPU torch with a CUDA build.
 	$(BIN)/pip install -q --no-deps syncnet-python==0.2.3
+	# References of the FID / LPIPS / CPBD agreement tests (extra "metrics-reference"). --no-deps: they
+	# require torchvision, whose only wheels here are CUDA builds that fail to import against torch+cpu.
+	$(BIN)/pip install -q --no-deps pytorch-fid==0.3.0 lpips==0.1.4 cpbd==1.0.7
+	# The PC-AVS audio front-end test's reference (extra "lws"): its shipped C++ does not build on 3.11.
+	$(BIN)/pip install -q Cython wheel && LWS_USE_CYTHON=1 $(BIN)/pip install -q --no-build-isolation lws==1.2.8
 	touch $(STAMP)
 
 venv: $(STAMP)
 
-# The main job: CALS and Wav2Lip with their shipped synthetic checkpoints (checkpoints/*.safetensors,
+# The main job: CALS and Wav2Lip with their shipped synthetic checkpoints (talkbench/checkpoints/*.safetensors,
 # trained by `talkbench train cals` / `talkbench train wav2lip`), scored by the shipped synthetic SyncNet
 # critic, on the offline synthetic corpus's test split (generated into the cache on first use).
 demo: venv

@@ -73,7 +73,7 @@ def _cals_next_to_it(rng: np.random.Generator, req) -> None:
     from talkbench.weights import shipped_weights
 
     if shipped_weights("cals-synth") is None:
-        print("CALS: checkpoints/cals-synth.safetensors not found, skipped")
+        print("CALS: talkbench/checkpoints/cals-synth.safetensors not found, skipped")
         return
     m = METHODS.get("cals")()
     m.load()

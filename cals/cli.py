@@ -2,12 +2,7 @@
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import click
-
-from talkbench._cli.command_line import command_line
 
 
 @click.command(name="cals")
@@ -21,14 +16,17 @@ from talkbench._cli.command_line import command_line
 @click.option("--device", default="auto", show_default=True)
 @click.option("--resume", is_flag=True)
 @click.option("--export", type=click.Path(dir_okay=False), default=None, help="Write fp16 safetensors + card.")
+@click.option("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice).")
 def train_cals(dataset: str | None, root: str | None, config_path: str, stages: tuple[str, ...], out: str,
-               device: str, resume: bool, export: str | None) -> None:
+               device: str, resume: bool, export: str | None, threads: int | None) -> None:
     """Train CALS (sync module, masked Audio-to-Lip, end to end) on any dataset the suite reads."""
-    from cals.checkpoint import export as export_weights
     from cals.config import load_config, with_overrides
     from cals.data import ClipBank
     from cals.train import STAGES, Trainer, heldout_l1
     from talkbench.runner import resolve_device
+    from talkbench.training import command_history, command_line, export_weights, set_threads, write_metrics
+
+    set_threads(threads)
 
     cfg = load_config(config_path)
     over = {k: v for k, v in {"dataset": dataset, "root": root}.items() if v is not None}
@@ -40,24 +38,20 @@ def train_cals(dataset: str | None, root: str | None, config_path: str, stages: 
     if resume and trainer.resume():
         click.echo(f"resumed at {trainer.step}")
     command = command_line()
-    history = Path(out) / "commands.json"  # every invocation that trained this run, for the card
-    commands = [*(json.loads(history.read_text()) if resume and history.exists() else []), command]
-    if trainer.rank == 0:
-        history.write_text(json.dumps(commands, indent=1))
+    commands = command_history(out, command, resume, write=trainer.rank == 0)
     last = trainer.fit(tuple(stages) or STAGES)
     val = ClipBank.from_dataset(cfg.train, cfg.model.img_size, split="val", limit=20)
     # A resumed run with no steps left (e.g. only --export) keeps the training losses of the run before.
-    mpath = Path(out) / "metrics.json"
-    prev = json.loads(mpath.read_text()) if resume and mpath.exists() else {}
     ran = any(k != "seconds" for k in last)
-    metrics = {**prev, "heldout_l1": heldout_l1(trainer, val),
-               **({k: round(v, 4) for k, v in last.items()} if ran else {})}
-    mpath.write_text(json.dumps(metrics, indent=2))
+    metrics = write_metrics(out, {"heldout_l1": heldout_l1(trainer, val),
+                                  **({k: round(v, 4) for k, v in last.items()} if ran else {})}, resume)
     click.echo(f"metrics: {metrics}")
     if export:
-        card = export_weights(trainer.model, cfg, export, {
-            "command": command, "commands": commands,
-            "data": {"dataset": cfg.train.dataset, "split": cfg.train.split, "clips": len(bank.clips)},
-            "seed": cfg.train.seed, "metrics": metrics, "steps": trainer.step,
-        })
+        card = export_weights(
+            export, trainer.model.state_dict(), command=command, commands=commands,
+            data={"dataset": cfg.train.dataset, "split": cfg.train.split, "clips": len(bank.clips)},
+            seed=cfg.train.seed, metrics=metrics, steps=trainer.step, config=cfg.to_dict(),
+            context=(f"Audio-to-Lip trained on whole utterances of up to {cfg.train.window} frames (longer clips cut "
+                     "to that many frames at random starts, positions absolute), padded batches with padding "
+                     "masks; the reference frame is never within t_s // 2 frames of a loss-carrying frame"))
         click.echo(f"exported {export} (sha256 {card['sha256'][:16]}...)")

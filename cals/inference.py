@@ -20,7 +20,9 @@ def lip_units_long(model: CALS, units: torch.Tensor, max_len: int = 750, overlap
                    unit_mask: torch.Tensor | None = None, context_k: int | None = None) -> torch.Tensor:
     """(T, 80, 4) -> (T, D). Streams longer than ``max_len`` frames (30 s) are processed in windows
     overlapping by ``overlap`` frames on each side; every frame takes its output from the window
-    where it is farthest from an edge, so it always sees at least ``overlap`` frames of context."""
+    where it is farthest from an edge, so it always sees at least ``overlap`` frames of context.
+    With ``context_k`` the zeroed stream of each target frame is that window (``CALS.lip_units``): for
+    ``k <= overlap`` its +-k frames of audio are always inside it."""
     t = units.shape[0]
     mask = unit_mask[None] if unit_mask is not None else None
     if t <= max_len:
@@ -52,8 +54,8 @@ def generate(model: CALS, audio: np.ndarray, reference: np.ndarray, pose_prior: 
         raise MetricError(f"audio of {len(audio) / 16000:.2f} s is shorter than one 5-frame window")
     if not np.any(audio):
         raise MetricError("silent audio: no lip motion to generate")
-    # channels_last: oneDNN's convolutions run the U-Net 1.5x faster on this CPU (paper 128-px config,
-    # 9.5 -> 14.9 frames/s); outputs differ from the default layout by at most 1 grey level.
+    # channels_last: oneDNN's convolutions run the U-Net about 1.5x faster on x86 CPUs (paper 128-px
+    # config, 9.5 -> 14.9 frames/s in benchmarks/bench_cals.py); outputs differ from the default layout by at most 1 grey level.
     model = model.to(device, memory_format=torch.channels_last).eval()
     s = model.cfg.img_size
 

@@ -24,23 +24,45 @@ _COMMANDS = {
     "train": "talkbench._cli.lazy:train",
     "sweep": "talkbench._cli.experiments:sweep",
     "ablate": "talkbench._cli.experiments:ablate",
+    "study": "talkbench._cli.study:study",
+    "paper": "talkbench._cli.paper:paper",
 }
 
 
 class _LazyGroup(LazyGroup):
     lazy_commands = _COMMANDS
 
+    def invoke(self, ctx: click.Context):
+        # Here, not only in main(), so that click's test runner and ``python -m`` see the same codes.
+        try:
+            return super().invoke(ctx)
+        except TalkbenchError as exc:  # what escapes a command is a usage/configuration error
+            click.echo(f"error: {exc}", err=True)
+            ctx.exit(2)
+
 
 @click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="talkbench")
 def cli() -> None:
     """talkbench: evaluate talking-face generators (CALS, Wav2Lip, ...) on LRW, LRS2, HDTF
-    and an offline synthetic corpus, with PSNR/SSIM/LMD/LSE-D/LSE-C and lip-reading accuracy."""
+    and an offline synthetic corpus, with PSNR/SSIM/LMD/LSE-D/LSE-C and lip-reading accuracy.
+
+    \b
+    Exit codes:
+      0  success
+      1  some items failed (recorded as errors; the run or score completed), including a bad
+         input file given to `score`
+      2  usage or configuration error (unknown method/metric/dataset, bad option, missing root,
+         a run directory holding a different run); nothing was scored
+      3  `compare --fail-on-regression` found a regression
+    """
 
 
 def main() -> None:
     try:
-        cli.main(standalone_mode=False)
+        rc = cli.main(standalone_mode=False)
+        if isinstance(rc, int) and rc:
+            sys.exit(rc)
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
         sys.exit(130)

@@ -12,7 +12,6 @@ import json
 import logging
 import math
 import os
-import re
 import subprocess
 import time
 from collections.abc import Callable
@@ -26,10 +25,11 @@ from tqdm import tqdm
 
 from talkbench.cache import save_json_atomic
 from talkbench.conditions import mask_span_frames, parse_method_spec
-from talkbench.errors import ConfigError, TalkbenchError
+from talkbench.errors import ConfigError, DatasetError, MediaError, TalkbenchError
 from talkbench.gencache import GenCache
+from talkbench.results import media_path
 from talkbench.store import ResultStore, Row
-from talkbench.types import GenRequest, GenResult, lower_half_masked
+from talkbench.types import PROTOCOL_FPS, PROTOCOL_SIZE, PROTOCOL_SR, GenRequest, GenResult, lower_half_masked
 
 log = logging.getLogger(__name__)
 DEFAULT_METRICS = ("psnr", "ssim", "lmd", "lse", "lipread")
@@ -48,11 +48,13 @@ class RunConfig:
     weights: tuple[tuple[str, str], ...] = ()
     limit: int | None = None
     device: str = "auto"
-    size: int = 128
+    size: int = PROTOCOL_SIZE
     crop: str = "auto"
     include_gt: bool = True
     seed: int = 0
     metric_options: tuple[tuple[str, str, Any], ...] = field(default_factory=tuple)
+    # Score with a critic trained on the synthetic corpus even on a real dataset (labelled everywhere).
+    allow_synthetic_critics: bool = False
 
     @property
     def all_methods(self) -> tuple[str, ...]:
@@ -63,6 +65,8 @@ class RunConfig:
         d = asdict(self)
         d.pop("limit")
         d.pop("device")
+        # Its effect is in the identity's metrics (a refused metric is "unavailable"), not here.
+        d.pop("allow_synthetic_critics")
         d["root"] = str(Path(d["root"]).resolve()) if d["root"] else None
         d["methods"] = list(self.all_methods)
         d["metrics"] = list(self.metrics)
@@ -77,8 +81,14 @@ class RunSummary:
     samples: int = 0
     pairs_done: int = 0
     pairs_skipped: int = 0
+    retried: int = 0
     failures: int = 0
     seconds: float = 0.0
+    # Requested metrics not computed ({name: why}; refused synthetic critics too), leaving out those no
+    # sample of this run could have used (lip reading on a sentence dataset): the CLI exits 1 for them.
+    metrics_unavailable: dict[str, str] = field(default_factory=dict)
+    # {metric: plain-words label} for metrics scored by a synthetic critic on a real dataset.
+    synthetic_critics: dict[str, str] = field(default_factory=dict)
 
 
 def resolve_device(device: str) -> str:
@@ -110,24 +120,46 @@ def _versions() -> dict[str, str | None]:
     return out
 
 
-def _safe_name(sample_id: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "__", sample_id)
-
-
-def _check_run_dir(run_dir: Path, config: RunConfig) -> dict[str, Any] | None:
+def _previous_record(run_dir: Path) -> dict[str, Any] | None:
     path = run_dir / "run.json"
     if not path.exists():
         return None
     try:
-        old = json.loads(path.read_text())
+        return json.loads(path.read_text())
     except (OSError, json.JSONDecodeError) as exc:
         raise ConfigError(f"unreadable run.json ({exc})", path) from exc
-    mine = config.identity()
-    theirs = old.get("config", {})
-    diff = sorted(k for k in set(mine) | set(theirs) if mine.get(k) != theirs.get(k))
-    if diff:
-        detail = "; ".join(f"{k}: {theirs.get(k)!r} there vs {mine.get(k)!r} now" for k in diff)
-        raise ConfigError(f"run directory holds a run with a different config (refusing to mix): {detail}", run_dir)
+
+
+def _fresh_dir(run_dir: Path) -> Path:
+    """``run_dir`` itself when it is new or empty, else the first free ``<run_dir>-N``."""
+    if not run_dir.exists() or not any(run_dir.iterdir()):
+        return run_dir
+    n = 2
+    while (cand := run_dir.with_name(f"{run_dir.name}-{n}")).exists():
+        n += 1
+    return cand
+
+
+def _resume_check(run_dir: Path, identity: dict[str, Any]) -> dict[str, Any] | None:
+    """The previous run.json when ``run_dir`` holds the same run; a ConfigError naming every change
+    when it holds another (mixing rows of two checkpoints or critics in one run is refused)."""
+    from talkbench.run_identity import identity_changes
+
+    old = _previous_record(run_dir)
+    if old is None:
+        return None
+    before = old.get("identity")
+    if before is None:  # written before runs were identified by content: compare what it has
+        before = {"config": {**old.get("config", {}), "weights": sorted(old.get("config", {}).get("weights") or {})}}
+        now = {"config": identity["config"]}
+    else:
+        now = identity
+    changes = identity_changes(before, now)
+    if changes:
+        shown = "; ".join(changes[:12]) + (f"; ... ({len(changes)} changes)" if len(changes) > 12 else "")
+        raise ConfigError(f"the run directory holds a run with other content, refusing to mix results: {shown}. "
+                          f"Use --fresh to start a new run directory ({_fresh_dir(run_dir).name}) or another --run-dir",
+                          run_dir)
     return old
 
 
@@ -161,34 +193,42 @@ def build_methods(config: RunConfig, device: str) -> tuple[dict[str, Any], dict[
 
 
 def build_scorers(config: RunConfig, device: str) -> tuple[dict[str, Any], dict[str, str]]:
-    from talkbench.metrics import METRICS
+    from talkbench.metrics import build_scorers as build
 
     options: dict[str, dict[str, Any]] = {}
     for metric, key, value in config.metric_options:
         options.setdefault(metric, {})[key] = value
-    scorers, unavailable = {}, {}
-    for name in config.metrics:
-        try:
-            factory = METRICS.get(name)
-        except KeyError as exc:
-            raise ConfigError(str(exc.args[0])) from exc
-        except (ImportError, AttributeError) as exc:
-            unavailable[name] = f"{type(exc).__name__}: {exc}"
-            log.warning("metric %s unavailable: %s", name, unavailable[name])
-            continue
-        try:
-            scorers[name] = factory(device=device, **options.get(name, {}))
-        except Exception as exc:
-            unavailable[name] = f"{type(exc).__name__}: {exc}"
-            log.warning("metric %s unavailable: %s", name, unavailable[name])
-    return scorers, unavailable
+    return build(config.metrics, device, options)
 
 
-def _score_rows(scorers: dict[str, Any], item, method: str, dataset: str, sample_id: str) -> list[Row]:
+def score_rows(scorers: dict[str, Any], item: Any, method: str, dataset: str, sample_id: str,
+               not_applicable: dict[str, str] | None = None, run_dir: Path | None = None) -> list[Row]:
+    """One sample's rows from every scorer. A scorer whose declared inputs (``requires``) the item lacks
+    writes no row (e.g. lip reading on a sentence dataset: the run record says so); nor does one that
+    says the item is outside its scope (its reason goes into ``not_applicable`` by scorer name: not a
+    failure); a failure is a row with the error, never an exception. Dataset-level scorers (FID, FVD) save
+    the sample's features under ``run_dir`` instead (:mod:`talkbench.metrics.dataset_level`)."""
+    from talkbench.metrics.base import missing_inputs
+    from talkbench.metrics.base import not_applicable as outside_scope
+    from talkbench.metrics.dataset_level import feature_rows, is_dataset_level
+
     rows = []
     for name, scorer in scorers.items():
-        if name == "lipread" and item.word is None:
-            continue  # no word label: lip-reading accuracy is undefined for this dataset (recorded in run.json)
+        if missing_inputs(scorer, item):
+            continue
+        if is_dataset_level(scorer):
+            rows.extend(feature_rows(scorer, item, method, dataset, run_dir))
+            continue
+        try:
+            why = outside_scope(scorer, item)
+        except Exception as exc:  # a scope check that fails is that scorer's failure on this item
+            rows.extend(Row(method, dataset, sample_id, info.name, math.nan, f"{type(exc).__name__}: {exc}")
+                        for info in scorer.outputs)
+            continue
+        if why is not None:
+            if not_applicable is not None:
+                not_applicable[name] = why
+            continue
         try:
             values = scorer.score(item)
             rows.extend(Row(method, dataset, sample_id, k, float(v)) for k, v in values.items())
@@ -200,35 +240,73 @@ def _score_rows(scorers: dict[str, Any], item, method: str, dataset: str, sample
     return rows
 
 
-def run(config: RunConfig, run_dir: str | Path, progress: bool = True,
-        on_sample: Callable[[str], None] | None = None, gen_cache: bool | GenCache | None = None) -> RunSummary:
-    """Evaluate ``config`` into ``run_dir`` (resuming what is there). Returns counts; failures are
-    rows with an error, never exceptions, except configuration errors (``ConfigError``).
+def generation_protocol(config: RunConfig, device: str) -> dict[str, Any]:
+    """The protocol part of a generation-cache key (crop size and policy, device kind)."""
+    return {"size": config.size, "crop": config.crop, "device": device.split(":")[0]}
 
-    ``gen_cache``: the cross-run generation cache (:mod:`talkbench.gencache`); None means on unless
-    the environment sets ``TALKBENCH_GEN_CACHE=0``; False disables it. Hits are recorded in run.json."""
-    from talkbench.datasets import DATASETS
-    from talkbench.faces.crop import load_clip
-    from talkbench.io.video import write_video
-    from talkbench.metrics.base import ScoreInput
 
-    t_start = time.perf_counter()
-    run_dir = Path(run_dir)
+@dataclass
+class _Run:
+    """What the steps of one run share: the loaded methods and scorers, the store, the record."""
+
+    config: RunConfig
+    run_dir: Path
+    device: str
+    methods: dict[str, Any]
+    broken: dict[str, str]
+    scorers: dict[str, Any]
+    record: dict[str, Any]
+    gen_cache: GenCache
+    store: ResultStore
+    summary: RunSummary
+    # Metrics unavailable in the previous invocation and available now (an official critic provided,
+    # --allow-synthetic-critics given): pairs done without them are evaluated again.
+    newly_available: tuple[str, ...] = ()
+
+    @property
+    def protocol(self) -> dict[str, Any]:
+        return generation_protocol(self.config, self.device)
+
+    def fail(self, method: str, sample_id: str, marker: str, why: str) -> None:
+        """Record one (method, sample) as failed at ``marker`` (``__sample__`` / ``__generate__``)."""
+        self.store.commit_sample(method, self.config.dataset, sample_id,
+                                 [Row(method, self.config.dataset, sample_id, marker, None, why)])
+        self.summary.failures += 1
+
+
+def _open(config: RunConfig, run_dir: Path, gen_cache: bool | GenCache | None,
+          fresh: bool = False) -> tuple[_Run, Any, list[Any]]:
+    """Check the configuration, load the dataset reader, methods and scorers, compare the run's content
+    with what ``run_dir`` holds, and only then create it and write the first run.json."""
+    from talkbench.checks import check_run_config
+    from talkbench.run_identity import UNAVAILABLE, content_identity, dataset_identity
+
+    reader = check_run_config(config)
+    samples = _plan(config, reader)
+    device = resolve_device(config.device)
+    methods, broken = build_methods(config, device)
+    scorers, unavailable = build_scorers(config, device)
+    synthetic = _critic_domain(config, reader, scorers, unavailable)
+    if config.metrics and not scorers:
+        raise ConfigError("none of the requested metrics can be scored: " +
+                          "; ".join(f"{k}: {v}" for k, v in unavailable.items()))
+    protocol = {"crop": config.crop, "size": config.size, "fps": int(PROTOCOL_FPS), "sample_rate": PROTOCOL_SR,
+                "reference_frame": "first frame", "pose_prior": "target frames, lower half zeroed"}
+    identity = content_identity(config, methods, broken, scorers, unavailable, protocol,
+                                dataset_identity(config, _split_listing(config, reader, samples), reader))
+    if fresh:
+        run_dir = _fresh_dir(run_dir)
+    previous = _resume_check(run_dir, identity)
+    before = ((previous or {}).get("identity") or {}).get("metrics") or {}
+    newly = tuple(n for n in scorers
+                  if before.get(n) == UNAVAILABLE or n in (previous or {}).get("metrics_pending", []))
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise ConfigError(f"cannot create the run directory ({exc})", run_dir) from exc
-    previous = _check_run_dir(run_dir, config)
-    device = resolve_device(config.device)
-    try:
-        reader_cls = DATASETS.get(config.dataset)
-    except KeyError as exc:
-        raise ConfigError(str(exc.args[0])) from exc
-    reader = reader_cls(config.root)
-    methods, broken = build_methods(config, device)
-    scorers, unavailable = build_scorers(config, device)
     record = {
         "config": config.identity(),
+        "identity": identity,
         "created": (previous or {}).get("created") or time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "git_sha": _git_sha(),
         "packages": _versions(),
@@ -240,127 +318,328 @@ def run(config: RunConfig, run_dir: str | Path, progress: bool = True,
         "metrics": {n: [asdict(i) for i in s.outputs] for n, s in scorers.items()},
         "metrics_unavailable": unavailable,
         "critics": {n: s.provenance() for n, s in scorers.items() if s.provenance()},
-        "protocol": {"crop": config.crop, "size": config.size, "fps": 25, "sample_rate": 16000,
-                     "reference_frame": "first frame", "pose_prior": "target frames, lower half zeroed"},
+        "synthetic_critics": synthetic,
+        "protocol": protocol,
+        "sample_notes": (previous or {}).get("sample_notes", {}),
+        # Metrics that became available since the last invocation: every pair is evaluated again. Kept
+        # until an invocation finishes, so a run killed during that pass redoes it on the next resume.
+        "metrics_pending": list(newly),
     }
     if not isinstance(gen_cache, GenCache):
         on = gen_cache if gen_cache is not None else os.environ.get("TALKBENCH_GEN_CACHE", "1") not in ("0", "off", "no")
         gen_cache = GenCache(enabled=bool(on))
-    protocol = {"size": config.size, "crop": config.crop, "device": device.split(":")[0]}
     record["gen_cache"] = gen_cache.record()
     save_json_atomic(run_dir / "run.json", record)
     store = ResultStore(run_dir / "results.sqlite", run=run_dir.name)
-    summary = RunSummary(run_dir)
+    summary = RunSummary(run_dir, metrics_unavailable=_would_apply(unavailable, samples), synthetic_critics=synthetic)
+    run = _Run(config, run_dir, device, methods, broken, scorers, record, gen_cache, store, summary, newly)
+    return run, reader, samples
+
+
+def _critic_domain(config: RunConfig, reader: Any, scorers: dict[str, Any], unavailable: dict[str, str]) -> dict[str, str]:
+    """On a dataset that is not synthetic, a metric whose critic was trained on the synthetic corpus is
+    refused (moved from ``scorers`` into ``unavailable`` with the official file to provide), unless
+    ``allow_synthetic_critics``: then ``{metric: plain-words label}`` for every output to show."""
+    from talkbench.critics.domain import is_synthetic_dataset, refusal, synthetic_label
+
+    if is_synthetic_dataset(config.dataset, getattr(reader, "root", None)):
+        return {}
+    labels = {}
+    for name in list(scorers):
+        prov = scorers[name].provenance() or {}
+        why = refusal(name, prov, config.dataset)
+        if why is None:
+            continue
+        if config.allow_synthetic_critics:
+            labels[name] = synthetic_label(name, prov, config.dataset)
+            log.warning("%s", labels[name])
+        else:
+            unavailable[name] = why
+            del scorers[name]
+            log.warning("metric %s %s", name, why)
+    return labels
+
+
+def _would_apply(unavailable: dict[str, str], samples: list[Any]) -> dict[str, str]:
+    """The unavailable metrics some sample could have used: a scorer that ``requires`` a word label is
+    of no use on a dataset without words, so its absence is not a loss."""
+    from talkbench.metrics import METRICS
+
+    out = {}
+    for name, why in unavailable.items():
+        try:
+            requires = getattr(METRICS.get(name), "requires", ())
+        except Exception:  # not importable here: it would have applied
+            requires = ()
+        if "word" in requires and not any(s.word for s in samples):
+            continue
+        out[name] = why
+    return out
+
+
+def _split_listing(config: RunConfig, reader: Any, planned: list[Any]) -> list[Any]:
+    """The whole split (the dataset's identity does not depend on ``--limit``)."""
+    if config.limit is None:
+        return planned
+    return list(reader.samples(config.split))
+
+
+def _plan(config: RunConfig, reader: Any) -> list[Any]:
+    """The samples of the split, up to ``limit`` (paths only; knowing the total gives every bar an ETA).
+    Two samples with one id would share their rows and media: a DatasetError naming both files."""
     samples = reader.samples(config.split)
     if config.limit is not None:
         samples = samples[: config.limit] if isinstance(samples, list) else list(itertools.islice(samples, config.limit))
-    else:
-        samples = list(samples)  # sample lists are paths only; knowing the total gives every bar an ETA
-    n_pairs = len(samples) * len(config.all_methods)
+    samples = list(samples)
+    seen: dict[str, Any] = {}
+    for s in samples:
+        if s.sample_id in seen:
+            raise DatasetError(f"two samples share the id {s.sample_id!r}: {seen[s.sample_id].video_path} and "
+                               f"{s.video_path}", getattr(reader, "root", None))
+        seen[s.sample_id] = s
+    return samples
+
+
+def _unsupported(r: _Run, spec: Any) -> str | None:
+    """Why ``spec`` cannot run (its method failed to load, or cannot honour a condition), else None."""
+    if spec.base in r.broken:
+        return f"method unavailable: {r.broken[spec.base]}"
+    card = r.methods[spec.base].card
+    missing = [c for c in spec.needs if c not in card.supports]
+    if missing:
+        return f"{spec.base} cannot honour the {'/'.join(missing)} condition (card.supports={card.supports})"
+    return None
+
+
+def _generate(r: _Run, spec: Any, request: GenRequest, clip: Any) -> tuple[GenResult | None, str | None]:
+    """Frames for one (method spec, sample): from the generation cache, else from the method; a result
+    of the wrong shape or dtype is an error, never scored."""
+    key = r.gen_cache.key(r.methods[spec.base], spec.spec, request, r.protocol)
+    cached = r.gen_cache.get(key)
+    if cached is not None and cached.shape == clip.frames.shape and cached.dtype == np.uint8:
+        return GenResult(request.sample_id, cached, meta={"gen_cache": "hit"}), None
+    try:
+        result = r.methods[spec.base].generate([request])[0]
+    except Exception as exc:
+        return None, f"{type(exc).__name__}: {exc}"
+    err = result.error
+    if err is None and (result.frames is None or result.frames.shape != clip.frames.shape
+                        or result.frames.dtype != np.uint8):
+        got = None if result.frames is None else (result.frames.shape, str(result.frames.dtype))
+        err = f"method returned {got}, expected {clip.frames.shape} uint8"
+    if err is None:
+        r.gen_cache.put(key, result.frames, {"method": spec.spec, "sample_id": request.sample_id})
+    return result, err
+
+
+def base_request(sample: Any, clip: Any) -> GenRequest:
+    """The protocol's request for one sample: first frame as reference, the target crops with the lower
+    half zeroed as pose prior, the clip's audio; the ground truth for oracle methods."""
+    return GenRequest(sample_id=sample.sample_id, reference=clip.frames[0], pose_prior=lower_half_masked(clip.frames),
+                      audio=clip.audio, ground_truth=clip.frames)
+
+
+def spec_request(request: GenRequest, spec: Any, num_frames: int) -> GenRequest:
+    """``request`` under a method spec's conditions (masked audio span, limited context)."""
+    if not spec.needs:
+        return request
+    masked = mask_span_frames(num_frames, spec.mask_span) if spec.mask_span else ()
+    return replace(request, mask_frames=masked, context_frames=spec.context_frames)
+
+
+def score_input(sample: Any, clip: Any, frames: np.ndarray, mask_frames: Any = ()) -> Any:
+    """What every scorer sees for one generated clip (``talkbench score --run-dir`` builds the same)."""
+    from talkbench.metrics.base import ScoreInput
+
+    return ScoreInput(
+        sample_id=sample.sample_id, generated=frames, audio=clip.audio, reference=clip.frames,
+        word=sample.word, reference_landmarks=clip.landmarks,
+        meta={"alignment": sample.meta.get("alignment"), "transcript": sample.transcript,
+              "mask_frames": tuple(mask_frames)},
+    )
+
+
+def _evaluate_sample(r: _Run, sample: Any, pending: list[str], bars: tuple[Any, Any]) -> None:
+    """Crop one sample, then generate, write and score every pending method spec on it."""
+    from talkbench.faces.crop import load_clip
+    from talkbench.io.video import write_video
+
+    gen_bar, score_bar = bars
+    cfg = r.config
+    t0 = time.perf_counter()
+    try:
+        clip = load_clip(sample, size=cfg.size, crop=cfg.crop)
+    except Exception as exc:  # MemoryError, a decoder's own error...: this sample fails, the run goes on
+        why = str(exc) if isinstance(exc, TalkbenchError) else f"{type(exc).__name__}: {exc} ({sample.video_path})"
+        for m in pending:
+            r.fail(m, sample.sample_id, "__sample__", why)
+        gen_bar.update(len(pending))
+        score_bar.update(len(pending))
+        return
+    if notes := clip.meta.get("notes"):
+        # E.g. audio shorter than the video (only the frames with audio are scored), several faces.
+        r.record.setdefault("sample_notes", {})[sample.sample_id] = list(notes)
+    faces = (clip.meta.get("faces") or {}).get("persistent_faces")
+    request = base_request(sample, clip)
+    for m in pending:
+        spec = parse_method_spec(m)
+        why = _unsupported(r, spec)
+        if why is not None:
+            r.fail(m, sample.sample_id, "__generate__", why)
+            gen_bar.update(1)
+            score_bar.update(1)
+            continue
+        req = spec_request(request, spec, clip.num_frames)
+        result, err = _generate(r, spec, req, clip)
+        gen_bar.update(1)
+        if err is not None:
+            r.fail(m, sample.sample_id, "__generate__", err)
+            score_bar.update(1)
+            continue
+        try:
+            write_video(media_path(r.run_dir, m, sample.sample_id), result.frames, clip.audio, fps=clip.fps,
+                        sample_rate=clip.sample_rate)
+        except MediaError as exc:  # a full disk: this pair fails (no temp file is left), the store stays intact
+            r.fail(m, sample.sample_id, "__media__", str(exc))
+            score_bar.update(1)
+            continue
+        item = score_input(sample, clip, result.frames, req.mask_frames)
+        outside: dict[str, str] = {}
+        rows = score_rows(r.scorers, item, m, cfg.dataset, sample.sample_id, outside, r.run_dir)
+        if faces and faces > 1:  # several faces: their number (which one was followed: run.json sample_notes)
+            rows.append(Row(m, cfg.dataset, sample.sample_id, "__faces__", float(faces)))
+        r.summary.failures += int(any(row.error for row in rows))  # failures count pairs, not rows
+        r.store.commit_sample(m, cfg.dataset, sample.sample_id, rows, time.perf_counter() - t0, outside)
+        score_bar.update(1)
+        r.summary.pairs_done += 1
+
+
+def _close(r: _Run, reader: Any, samples: list[Any]) -> None:
+    """The final run.json: cache hits, dataset problems, what was not scored and why, dataset-level
+    metrics (FID, FVD) over every finished sample, and each metric's protocol."""
+    from talkbench.metrics.dataset_level import finalize, is_dataset_level
+
+    record = r.record
+    for s in samples:
+        if s.meta.get("alignment") and len(record.setdefault("alignments", {})) < 3:
+            record["alignments"][s.sample_id] = s.meta["alignment"]
+    record["gen_cache"] = r.gen_cache.record()
+    record["metrics_pending"] = []
+    record["dataset_problems"] = reader.problems
+    record["samples"] = r.summary.samples
+    if any(is_dataset_level(s) for s in r.scorers.values()):
+        record["dataset_metrics"] = finalize(r.run_dir, r.scorers, list(r.config.all_methods), r.config.dataset,
+                                             [s.sample_id for s in samples])
+    record["metric_protocols"] = {n: s.provenance().get("protocol") or {
+        "crop": f"{r.config.crop} ({r.config.size} px protocol crops)", "frames": "all",
+        "definition": "; ".join(i.description for i in s.outputs)} for n, s in r.scorers.items()}
+    if record.get("sample_notes"):
+        from talkbench.faces.crop import AUDIO_TOLERANCE_S
+        from talkbench.faces.track import PICK_RULE
+
+        record.setdefault("notes", []).append(
+            f"sample_notes: per-sample notes. Audio shorter than the video by more than {AUDIO_TOLERANCE_S} s: only "
+            f"the frames with audio are generated and scored. Several faces: the track follows the {PICK_RULE}; "
+            "a __faces__ row holds the number of faces seen in most frames when it is more than one")
+    for name, scorer in r.scorers.items():
+        if getattr(scorer, "requires", ()):
+            record.setdefault("notes", []).append(
+                f"{name} is scored only for samples with: {', '.join(scorer.requires)}")
+    record["not_applicable"] = _not_applicable_summary(r, samples)
+    for name, na in record["not_applicable"].items():
+        record.setdefault("notes", []).append(
+            f"{name}: {na['pairs']} (method, sample) pairs not applicable (neither scored nor failed): "
+            + "; ".join(f"{why} ({n})" for why, n in na["reasons"].items()))
+    save_json_atomic(r.run_dir / "run.json", record)
+
+
+def _not_applicable_summary(r: _Run, samples: list[Any]) -> dict[str, Any]:
+    """Per scorer: pairs outside its scope, counted per reason, and (word datasets) per-word coverage:
+    how many of each word's samples the scorer applies to. Read from the store, so it covers every
+    invocation of a resumed run."""
+    store = ResultStore(r.run_dir / "results.sqlite")
+    try:
+        na = store.not_applicable()
+    finally:
+        store.close()
+    na = na[na["dataset"] == r.config.dataset]
+    words = {s.sample_id: s.word for s in samples if s.word}
+    out: dict[str, Any] = {}
+    for scorer, g in na.groupby("scorer", sort=True):
+        entry: dict[str, Any] = {"pairs": int(len(g)), "samples": int(g["sample_id"].nunique()),
+                                 "reasons": {str(k): int(v) for k, v in g["reason"].value_counts().items()}}
+        if words:
+            outside = set(g["sample_id"])
+            cov: dict[str, dict[str, int]] = {}
+            for sid, w in words.items():
+                c = cov.setdefault(w, {"samples": 0, "applicable": 0})
+                c["samples"] += 1
+                c["applicable"] += int(sid not in outside)
+            entry["word_coverage"] = dict(sorted(cov.items()))
+            entry["words_covered"] = sum(1 for c in cov.values() if c["applicable"])
+            entry["words"] = len(cov)
+        out[str(scorer)] = entry
+    return out
+
+
+def run(config: RunConfig, run_dir: str | Path, progress: bool = True,
+        on_sample: Callable[[str], None] | None = None, gen_cache: bool | GenCache | None = None,
+        retry_failed: bool = True, fresh: bool = False) -> RunSummary:
+    """Evaluate ``config`` into ``run_dir`` (resuming what is there). Returns counts; failures are
+    rows with an error, never exceptions, except configuration errors (``ConfigError``).
+
+    Resuming needs the same content (:mod:`talkbench.run_identity`); ``fresh``: when ``run_dir``
+    already holds a run, use a new ``<run_dir>-N`` instead (``summary.run_dir``). ``retry_failed``:
+    pairs that failed before are evaluated again (their old rows are dropped first), except those this
+    run would refuse again (method still unavailable, condition it cannot honour). When a metric that
+    was unavailable in the previous invocation is available now, every pair is evaluated again.
+
+    ``gen_cache``: the cross-run generation cache (:mod:`talkbench.gencache`); None means on unless
+    the environment sets ``TALKBENCH_GEN_CACHE=0``; False disables it. Hits are recorded in run.json."""
+    t_start = time.perf_counter()
+    r, reader, samples = _open(config, Path(run_dir), gen_cache, fresh=fresh)
+    everyone = config.all_methods
+    n_pairs = len(samples) * len(everyone)
     # One bar per stage (crops per sample; generation and metrics per method x sample), each with an ETA.
     bar = tqdm(total=len(samples), desc="crops", unit="sample", disable=not progress, position=0)
     gen_bar = tqdm(total=n_pairs, desc="generation", unit="item", disable=not progress, position=1)
     score_bar = tqdm(total=n_pairs, desc="metrics", unit="item", disable=not progress, position=2)
     try:
         for sample in samples:
-            summary.samples += 1
+            r.summary.samples += 1
             bar.update(1)
-            pending = [m for m in config.all_methods if not store.is_done(m, config.dataset, sample.sample_id)]
-            summary.pairs_skipped += len(config.all_methods) - len(pending)
-            gen_bar.update(len(config.all_methods) - len(pending))
-            score_bar.update(len(config.all_methods) - len(pending))
-            if not pending:
-                continue
-            t0 = time.perf_counter()
-            try:
-                clip = load_clip(sample, size=config.size, crop=config.crop)
-            except TalkbenchError as exc:
-                for m in pending:
-                    store.commit_sample(m, config.dataset, sample.sample_id,
-                                        [Row(m, config.dataset, sample.sample_id, "__sample__", None, str(exc))])
-                    summary.failures += 1
-                gen_bar.update(len(pending))
-                score_bar.update(len(pending))
-                continue
-            request = GenRequest(
-                sample_id=sample.sample_id, reference=clip.frames[0], pose_prior=lower_half_masked(clip.frames),
-                audio=clip.audio, ground_truth=clip.frames,
-            )
-            for m in pending:
-                spec = parse_method_spec(m)
-                unsupported = [] if spec.base in broken else [
-                    c for c in spec.needs if c not in methods[spec.base].card.supports]
-                if spec.base in broken or unsupported:
-                    why = (f"method unavailable: {broken[spec.base]}" if spec.base in broken else
-                           f"{spec.base} cannot honour the {'/'.join(unsupported)} condition (card.supports="
-                           f"{methods[spec.base].card.supports})")
-                    rows = [Row(m, config.dataset, sample.sample_id, "__generate__", None, why)]
-                    store.commit_sample(m, config.dataset, sample.sample_id, rows)
-                    summary.failures += 1
-                    gen_bar.update(1)
-                    score_bar.update(1)
-                    continue
-                masked = mask_span_frames(clip.num_frames, spec.mask_span) if spec.mask_span else ()
-                req = replace(request, mask_frames=masked, context_frames=spec.context) if spec.needs else request
-                key = gen_cache.key(methods[spec.base], m, req, protocol)
-                cached = gen_cache.get(key)
-                if cached is not None and cached.shape == clip.frames.shape and cached.dtype == np.uint8:
-                    result, err = GenResult(sample.sample_id, cached, meta={"gen_cache": "hit"}), None
-                else:
-                    try:
-                        result = methods[spec.base].generate([req])[0]
-                    except Exception as exc:
-                        result = None
-                        err = f"{type(exc).__name__}: {exc}"
-                    else:
-                        err = result.error
-                        if err is None and (result.frames is None or result.frames.shape != clip.frames.shape
-                                            or result.frames.dtype != np.uint8):
-                            got = None if result.frames is None else (result.frames.shape, str(result.frames.dtype))
-                            err = f"method returned {got}, expected {clip.frames.shape} uint8"
-                    if err is None:
-                        gen_cache.put(key, result.frames, {"method": m, "sample_id": sample.sample_id})
-                gen_bar.update(1)
-                if err is not None:
-                    store.commit_sample(m, config.dataset, sample.sample_id,
-                                        [Row(m, config.dataset, sample.sample_id, "__generate__", None, err)])
-                    summary.failures += 1
-                    score_bar.update(1)
-                    continue
-                media = run_dir / "media" / m / f"{_safe_name(sample.sample_id)}.mp4"
-                write_video(media, result.frames, clip.audio, fps=clip.fps, sample_rate=clip.sample_rate)
-                item = ScoreInput(
-                    sample_id=sample.sample_id, generated=result.frames, audio=clip.audio, reference=clip.frames,
-                    word=sample.word, reference_landmarks=clip.landmarks,
-                    meta={"alignment": sample.meta.get("alignment"), "transcript": sample.transcript,
-                          "mask_frames": masked},
-                )
-                rows = _score_rows(scorers, item, m, config.dataset, sample.sample_id)
-                summary.failures += sum(1 for r in rows if r.error)
-                store.commit_sample(m, config.dataset, sample.sample_id, rows, time.perf_counter() - t0)
-                score_bar.update(1)
-                summary.pairs_done += 1
-            if sample.meta.get("alignment") and len(record.setdefault("alignments", {})) < 3:
-                record["alignments"][sample.sample_id] = sample.meta["alignment"]
+            pending = []
+            for m in everyone:
+                if not r.store.is_done(m, config.dataset, sample.sample_id):
+                    pending.append(m)
+                elif ((r.newly_available or (retry_failed and r.store.is_failed(m, config.dataset, sample.sample_id)))
+                      and _unsupported(r, parse_method_spec(m)) is None):
+                    # (A pair that this run would refuse again, its method unloadable or unable to honour
+                    # the condition, keeps its row: retrying it could only repeat the failure.)
+                    r.store.forget(m, config.dataset, sample.sample_id)
+                    r.summary.retried += 1
+                    pending.append(m)
+            skipped = len(everyone) - len(pending)
+            r.summary.pairs_skipped += skipped
+            gen_bar.update(skipped)
+            score_bar.update(skipped)
+            if pending:
+                _evaluate_sample(r, sample, pending, (gen_bar, score_bar))
             if on_sample is not None:
                 on_sample(sample.sample_id)
     finally:
         for b in (score_bar, gen_bar, bar):
             b.close()
-        store.close()
-    record["gen_cache"] = gen_cache.record()
-    record["dataset_problems"] = reader.problems
-    record["samples"] = summary.samples
-    if "lipread" in scorers:
-        record.setdefault("notes", []).append("lipread is scored only for samples with a word label")
-    save_json_atomic(run_dir / "run.json", record)
-    summary.seconds = time.perf_counter() - t_start
-    return summary
+        r.store.close()
+    _close(r, reader, samples)
+    r.summary.seconds = time.perf_counter() - t_start
+    return r.summary
 
 
 def count_failures(run_dir: str | Path) -> int:
+    """Failed (method, sample) pairs in a run directory (a pair counts once, however many rows failed)."""
     store = ResultStore(Path(run_dir) / "results.sqlite")
     try:
-        return int(store.conn.execute("SELECT COUNT(*) FROM results WHERE error IS NOT NULL").fetchone()[0])
+        return store.failed_pairs()
     finally:
         store.close()

@@ -37,20 +37,36 @@ def bootstrap_ci(values: np.ndarray, confidence: float = 0.95, n_resamples: int 
 
 
 def summarize(df: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
-    """Per (method, metric): mean, 95% CI, samples scored and failed. ``df`` is the tidy store frame.
-    Infinite values (PSNR of identical frames) are reported as inf with no interval."""
+    """Per (method, metric): mean, 95% CI, ``n`` samples scored and ``failed`` samples. ``df`` is the
+    tidy store frame. Counts are per (method, sample) pair: a pair that failed before scoring
+    (``__sample__`` / ``__generate__`` error rows, when ``df`` holds them) counts as failed for every
+    metric, and a pair is counted once however many rows it has. Infinite values (PSNR of identical
+    frames) are reported as inf with no interval."""
+    special = df["metric"].str.startswith("__")
+    early = df[special & df["error"].notna()].groupby("method")["sample_id"].apply(set).to_dict()
+    scored = df[~special]
+    metrics = list(dict.fromkeys(scored["metric"]))
+    groups = dict(iter(scored.groupby(["method", "metric"], sort=False)))
     out = []
-    for (method, metric), g in df.groupby(["method", "metric"], sort=False):
-        vals = g["value"].to_numpy(np.float64)
-        failed = int(g["error"].notna().sum())
-        finite = vals[np.isfinite(vals)]
-        if len(finite) == 0:
-            inf = vals[np.isinf(vals)]
-            m = float(inf[0]) if len(inf) else math.nan
-            out.append((method, metric, m, m, m, int(len(inf)), failed))
-            continue
-        lo, hi = bootstrap_ci(finite, seed=seed)
-        out.append((method, metric, float(finite.mean()), lo, hi, int(len(finite)), failed))
+    for method in dict.fromkeys(df["method"]):
+        for metric in metrics:
+            g = groups.get((method, metric))
+            lost = set(early.get(method, set()))
+            if g is None:
+                if lost:
+                    out.append((method, metric, math.nan, math.nan, math.nan, 0, len(lost)))
+                continue
+            lost |= set(g.loc[g["error"].notna(), "sample_id"])
+            failed = len(lost)
+            vals = g["value"].to_numpy(np.float64)
+            finite = vals[np.isfinite(vals)]
+            if len(finite) == 0:
+                inf = vals[np.isinf(vals)]
+                m = float(inf[0]) if len(inf) else math.nan
+                out.append((method, metric, m, m, m, int(len(inf)), failed))
+                continue
+            lo, hi = bootstrap_ci(finite, seed=seed)
+            out.append((method, metric, float(finite.mean()), lo, hi, int(len(finite)), failed))
     return pd.DataFrame(out, columns=["method", "metric", "mean", "low", "high", "n", "failed"])
 
 

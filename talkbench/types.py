@@ -17,6 +17,7 @@ import numpy as np
 PROTOCOL_FPS = 25.0
 PROTOCOL_SR = 16000
 PROTOCOL_SIZE = 128
+PROTOCOL_SAMPLES_PER_FRAME = PROTOCOL_SR // int(PROTOCOL_FPS)  # 640 audio samples per video frame
 
 
 @dataclass(frozen=True)

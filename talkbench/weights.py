@@ -9,8 +9,11 @@ shape mismatches are reported by name.
 from __future__ import annotations
 
 import json
+import os
 import pickle
+import re
 import time
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -104,19 +107,63 @@ def load_safetensors(path: str | Path, dtype: torch.dtype = torch.float32) -> di
     return {k: (v.to(dtype) if v.is_floating_point() else v) for k, v in sd.items()}
 
 
+def _unpickler_reason(exc: Exception) -> str:
+    """The one line of PyTorch's weights-only error that says what failed (its advice to retry with
+    ``weights_only=False`` is exactly what this loader must not suggest)."""
+    m = re.search(r"WeightsUnpickler error:\s*(.+)", str(exc))
+    line = (m.group(1) if m else str(exc)).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return line.split(" was not an allowed global")[0].strip()
+
+
+def _code_references(path: Path) -> str | None:
+    """The first global a pickle would import and call (read with pickletools, which executes nothing),
+    or None. Looks inside torch's zip format too; random bytes give None."""
+    import pickletools
+    import zipfile
+
+    try:
+        if zipfile.is_zipfile(path):
+            with zipfile.ZipFile(path) as z:
+                name = next((n for n in z.namelist() if n.endswith("data.pkl")), None)
+                data = z.read(name) if name else b""
+        else:
+            data = path.read_bytes()
+        strings: list[str] = []
+        for op, arg, _ in pickletools.genops(data):
+            if op.name in ("SHORT_BINUNICODE", "BINUNICODE", "UNICODE"):
+                strings = [*strings[-1:], str(arg)]
+            elif op.name in ("GLOBAL", "INST"):
+                return str(arg).replace(" ", ".")
+            elif op.name == "STACK_GLOBAL" and len(strings) == 2:
+                return ".".join(strings)
+    except Exception:
+        return None
+    return None
+
+
 def load_torch_checkpoint(path: str | Path) -> Any:
-    """``torch.load(weights_only=True)``; a file that needs code execution is refused."""
+    """``torch.load(weights_only=True)``; a file that needs code execution is refused, a file that is
+    not a checkpoint at all (random bytes, text, a plain pickle) is named as such."""
     p = Path(path)
     if not p.exists():
         raise CheckpointError("checkpoint file not found", p)
     try:
-        return torch.load(p, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():
+            # Old checkpoints use pickle protocols > 2; PyTorch's warning about it asks users to file issues.
+            warnings.filterwarnings("ignore", message=r".*pickle protocol", category=UserWarning)
+            return torch.load(p, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        raise CheckpointError(
-            f"refusing to load: the file needs arbitrary code execution to unpickle ({exc})", p
-        ) from exc
+        reason = _unpickler_reason(exc)
+        if "Unsupported global" not in reason and (found := _code_references(p)):
+            reason = f"Unsupported global: GLOBAL {found}"  # a plain pickle the weights-only reader cannot parse
+        if "Unsupported global" in reason:
+            what = reason.split("GLOBAL", 1)[-1].strip()
+            raise CheckpointError(
+                f"refusing to load: the file needs code execution to unpickle (it references {what}); "
+                "talkbench only loads plain tensors", p) from None
+        raise CheckpointError(f"not a readable PyTorch checkpoint (unpickling failed: {reason})", p) from None
     except Exception as exc:
-        raise CheckpointError(f"cannot read checkpoint ({exc})", p) from exc
+        raise CheckpointError(f"not a readable PyTorch checkpoint ({_unpickler_reason(exc)})", p) from None
 
 
 def load_weights_file(path: str | Path) -> dict[str, torch.Tensor]:
@@ -172,10 +219,32 @@ def weights_record(path: str | Path, portable: bool = False) -> dict[str, Any]:
     return {**where, "sha256": sha256_file(p), "card": read_card(p)}
 
 
-CHECKPOINT_DIR = Path(__file__).resolve().parent.parent / "checkpoints"
+# The shipped synthetic checkpoints are package data, so an editable checkout and an installed wheel
+# find them in the same place.
+CHECKPOINT_DIR = Path(__file__).resolve().parent / "checkpoints"
 
 
 def shipped_weights(name: str) -> Path | None:
-    """Path of a shipped checkpoint ``checkpoints/<name>.safetensors`` if present."""
+    """Path of a shipped checkpoint ``talkbench/checkpoints/<name>.safetensors`` if present."""
     p = CHECKPOINT_DIR / f"{name}.safetensors"
     return p if p.exists() else None
+
+
+def weight_dirs() -> list[Path]:
+    """Where official (third-party) weights are looked for, in order: ``$TALKBENCH_WEIGHTS``, then
+    ``$TALKBENCH_CACHE/weights``."""
+    from talkbench.cache import cache_dir
+
+    dirs = []
+    if os.environ.get("TALKBENCH_WEIGHTS"):
+        dirs.append(Path(os.environ["TALKBENCH_WEIGHTS"]).expanduser())
+    dirs.append(cache_dir() / "weights")
+    return dirs
+
+
+def find_weights(name: str) -> Path | None:
+    """The first ``<dir>/<name>`` over :func:`weight_dirs` (a file, or a folder such as ``pcavs/``)."""
+    for d in weight_dirs():
+        if (d / name).exists():
+            return d / name
+    return None

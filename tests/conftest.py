@@ -64,3 +64,30 @@ def talking_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("clips") / "talking.mp4"
     write_video(path, talking_frames(25), tone(1.0), fps=25)
     return path
+
+
+@pytest.fixture(autouse=True)
+def _restore_registries():
+    """Tests that register methods, metrics or datasets leave the registries as they found them."""
+    from talkbench.datasets import DATASETS
+    from talkbench.methods import METHODS
+    from talkbench.metrics import METRICS
+
+    saved = [(r, dict(r._entries)) for r in (METHODS, METRICS, DATASETS)]
+    yield
+    for reg, entries in saved:
+        reg._entries.clear()
+        reg._entries.update(entries)
+
+
+def tiny_cals_config(**sections: dict) -> dict:
+    """The one tiny CALS config the tests train and run (seconds per stage on a CPU); ``sections``
+    update its ``model`` / ``loss`` / ``train`` entries."""
+    cfg = {"model": {"img_size": 32, "unit_dim": 16, "d_model": 32, "layers": 1, "heads": 2, "ff": 64, "unet_base": 8,
+                     "sync_width": 0.1, "dropout": 0.0},
+           "loss": {"sync_after_steps": 1, "segments": 2},
+           "train": {"window": 10, "batch_size": 2, "sync_steps": 2, "a2l_steps": 2, "e2e_steps": 2, "log_every": 1,
+                     "ckpt_every": 2}}
+    for name, values in sections.items():
+        cfg[name].update(values)
+    return cfg

@@ -9,12 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from talkbench.critics.sync_eval import lse, to_syncnet_frames
 from talkbench.critics.syncnet import SyncNetS
 from talkbench.datasets.clips import spaced_starts
 from talkbench.metrics import METRICS
 from talkbench.metrics.base import ScoreInput
-from talkbench.metrics.functional.sync import lse
-from talkbench.metrics.sync import to_syncnet_frames
 from talkbench.weights import save_weights
 
 

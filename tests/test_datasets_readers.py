@@ -95,3 +95,41 @@ def test_missing_root_is_a_clear_error(tmp_path: Path) -> None:
         LRWReader(None)
     with pytest.raises(KeyError, match="Did you mean: lrs2"):
         DATASETS.get("lrs3")
+
+
+def test_hdtf_real_naming_symlinked_folders_and_side_wav(tmp_path: Path) -> None:
+    """Tables in MRzzm/HDTF's keys (``ReneeEllmers_0.mp4``, ``ReneeEllmers.mp4`` in WRA_* files) attach
+    to ``WRA_ReneeEllmers_000``; clips in a symlinked folder are found; a video-only mp4 with a same-stem
+    .wav (what the linked download script produces) runs end to end through the CLI."""
+    from click.testing import CliRunner
+    from scipy.io import wavfile
+
+    from talkbench.cli import cli
+    from talkbench.io.video import write_video
+    from tests.conftest import talking_frames, tone
+
+    real = tmp_path / "elsewhere" / "WRA"
+    real.mkdir(parents=True)
+    write_video(real / "WRA_ReneeEllmers_000.mp4", talking_frames(12, size=160), None)  # video only
+    wavfile.write(real / "WRA_ReneeEllmers_000.wav", 16000, (tone(0.48) * 32767).astype(np.int16))
+    root = tmp_path / "hdtf"
+    root.mkdir()
+    (root / "WRA").symlink_to(real, target_is_directory=True)
+    ann = root / "HDTF_dataset"
+    ann.mkdir()
+    (ann / "WRA_crop_wh.txt").write_text("ReneeEllmers_0.mp4 426 469 0 469\nReneeEllmers_1.mp4 1 2 3 4\n")
+    (ann / "WRA_annotion_time.txt").write_text("ReneeEllmers.mp4 00:01-00:40\n")
+    (ann / "RD_crop_wh.txt").write_text("ReneeEllmers_0.mp4 9 9 9 9\n")  # another group's row never attaches
+    (root / "splits").mkdir()
+    (root / "splits" / "test.txt").write_text("WRA_ReneeEllmers_000\n")
+    [s] = list(HDTFReader(root).samples("test"))
+    assert s.meta["crop_wh"] == ["426", "469", "0", "469"] and s.meta["annotion_time"] == ["00:01-00:40"]
+    assert s.audio_path is not None and s.audio_path.name == "WRA_ReneeEllmers_000.wav"
+    res = CliRunner().invoke(cli, ["run", "--methods", "static", "--dataset", "hdtf", "--root", str(root),
+                                   "--metrics", "psnr", "--run-dir", str(tmp_path / "run"), "--no-report"])
+    assert res.exit_code == 0, res.output
+    import sqlite3
+
+    with sqlite3.connect(tmp_path / "run" / "results.sqlite") as c:
+        rows = c.execute("SELECT method, metric, error FROM results WHERE metric='psnr'").fetchall()
+    assert sorted(rows) == [("gt", "psnr", None), ("static", "psnr", None)]

@@ -154,7 +154,7 @@ def test_shipped_critic_matches_its_card():
 
     path = shipped_weights("lipreader-synth")
     if path is None:
-        pytest.skip("checkpoints/lipreader-synth.safetensors not present")
+        pytest.skip("talkbench/checkpoints/lipreader-synth.safetensors not present")
     card = read_card(path)
     assert card["sha256"] == sha256_file(path)
     model = load_lipreader(path)

@@ -13,10 +13,11 @@ import torch
 from talkbench.cache import sha256_file
 from talkbench.critics.lipreader import LipReader, LipReaderConfig, config_dict
 from talkbench.critics.mouth_roi import MEAN_FACE_STABLE, STABLE_IDS
+from talkbench.critics.vocabulary import lrw_vocabulary
 from talkbench.errors import MetricError
 from talkbench.metrics import METRICS
 from talkbench.metrics.base import ScoreInput
-from talkbench.metrics.lipread import LipReadingScorer, lrw_vocabulary
+from talkbench.metrics.lipread import LipReadingScorer
 from talkbench.weights import save_weights
 
 VOCAB = lrw_vocabulary()[:8]
@@ -43,7 +44,7 @@ def critic(tmp_path_factory) -> Path:
     return _critic(tmp_path_factory.mktemp("c") / "rigged.safetensors")
 
 
-def _item(word: str | None, n: int = 6, landmarks: bool = True) -> ScoreInput:
+def _item(word: str | None, n: int = 12, landmarks: bool = True) -> ScoreInput:
     rng = np.random.default_rng(0)
     frames = rng.integers(0, 255, (n, 128, 128, 3), dtype=np.uint8)
     lm = rng.uniform(30, 100, (n, 68, 2)).astype(np.float32)
@@ -70,15 +71,20 @@ def test_undefined_samples_raise_with_reason(critic):
         scorer.score(_item("ZEBRA"))
     with pytest.raises(MetricError, match="no frame has face landmarks"):
         item = _item(VOCAB[0])
-        scorer.score(ScoreInput(**{**item.__dict__, "reference_landmarks": np.full((6, 68, 2), np.nan)}))
+        scorer.score(ScoreInput(**{**item.__dict__, "reference_landmarks": np.full((12, 68, 2), np.nan)}))
 
 
-def test_runner_records_nan_and_reason(critic):
-    from talkbench.runner import _score_rows
+def test_runner_marks_out_of_vocabulary_not_applicable(critic):
+    """A word outside the critic's vocabulary is neither a value nor a failure: no row, a reason."""
+    from talkbench.runner import score_rows
 
-    rows = _score_rows({"lipread": LipReadingScorer(weights=critic)}, _item("ZEBRA"), "m", "d", "s")
-    assert {r.metric for r in rows} == {"lipread_top1", "lipread_top5"}
-    assert all(math.isnan(r.value) and "vocabulary" in r.error for r in rows)
+    outside: dict[str, str] = {}
+    rows = score_rows({"lipread": LipReadingScorer(weights=critic)}, _item("ZEBRA"), "m", "d", "s", outside)
+    assert rows == [] and "'ZEBRA' is outside the critic's 8-word vocabulary" in outside["lipread"]
+    inside: dict[str, str] = {}
+    rows = score_rows({"lipread": LipReadingScorer(weights=critic)}, _item(VOCAB[0]), "m", "d", "s", inside)
+    assert {r.metric for r in rows} == {"lipread_top1", "lipread_top5"} and not inside
+    assert all(r.error is None and not math.isnan(r.value) for r in rows)
 
 
 def test_provenance_and_versions_name_the_critic(critic, tmp_path):
@@ -105,9 +111,9 @@ def test_detect_mode_on_a_real_face(critic):
     """Without reference landmarks the scorer detects dlib landmarks on the generated frames."""
     from tests.conftest import talking_frames
 
-    frames = talking_frames(4, size=128)
+    frames = talking_frames(12, size=128)  # the mouth-ROI pipelines need 12 frames
     scorer = LipReadingScorer(weights=critic, landmarks="detect")
-    item = ScoreInput(sample_id="real", generated=frames, audio=np.zeros(4 * 640, np.float32), word=VOCAB[RANKING[0]])
+    item = ScoreInput(sample_id="real", generated=frames, audio=np.zeros(12 * 640, np.float32), word=VOCAB[RANKING[0]])
     assert scorer.score(item) == {"lipread_top1": 1.0, "lipread_top5": 1.0}
     with pytest.raises(MetricError, match="no frame has face landmarks"):
         scorer.score(ScoreInput(**{**item.__dict__, "generated": np.zeros_like(frames)}))

@@ -36,7 +36,7 @@ def test_train_resume_export(corpus, tmp_path):
     out = tmp_path / "run"
     export = tmp_path / "lipreader.safetensors"
     args = ["train", "lipreader", "--dataset", "synth-lrw", "--root", str(corpus), "--vocab", "2", "--width",
-            "0.0625", "--batch-size", "2", "--threads", "1", "--out", str(out)]
+            "0.0625", "--batch-size", "2", "--threads", "1", "--out", str(out), "--roi-pipeline", "preprocessing"]
     r = CliRunner().invoke(cli, [*args, "--steps", "2"])
     assert r.exit_code == 0, r.output
     assert [json.loads(x)["step"] for x in (out / "log.jsonl").read_text().splitlines()] == [1, 2]
@@ -51,11 +51,16 @@ def test_train_resume_export(corpus, tmp_path):
     assert card["sha256"] == sha256_file(export)
     assert card["vocabulary"] == ["ABOUT", "ABSOLUTELY"]
     assert "ground_truth_test" in card["metrics"] and card["data"]["dataset"] == "synth-lrw"
+    assert card["roi_pipeline"] == "preprocessing" and card["config"]["roi_pipeline"] == "preprocessing"
 
     from talkbench.metrics.lipread import LipReadingScorer
 
     scorer = LipReadingScorer(weights=export)
     assert scorer.model.config.num_classes == 2 and scorer.provenance()["vocabulary_size"] == 2
+    # The scorer crops with the pipeline the critic was trained on, and says so.
+    assert scorer.provenance()["roi_pipeline"]["name"] == "preprocessing"
+    assert scorer.provenance()["roi_pipeline"]["decided_by"] == "card"
+    assert "roi_preprocessing" in scorer.outputs[0].version
 
 
 def test_evaluate_counts_top1_and_top5():

@@ -37,10 +37,18 @@ def test_paired_difference_and_wilcoxon() -> None:
     assert p.high < 0 and p.p_value == pytest.approx(stats.wilcoxon(b - a).pvalue)
 
 
-def _fake_run(run_dir: Path, shift: float, seed: int = 0) -> None:
+def _fake_run(run_dir: Path, shift: float, seed: int = 0, lmd_version: str = "lmd-test-1") -> None:
+    """A run directory as the runner writes it: run.json with the scorers' stored MetricInfos, and rows."""
+    from dataclasses import asdict
+
+    from talkbench.metrics.base import MetricInfo
+    from talkbench.metrics.image import PSNR_INFO
+
     rng = np.random.default_rng(seed)
     run_dir.mkdir(parents=True)
-    (run_dir / "run.json").write_text(json.dumps({"config": {"dataset": "synth", "split": "test"}}))
+    lmd = MetricInfo("lmd", False, "paired", lmd_version, "mouth landmark distance", "px", "LMD")
+    (run_dir / "run.json").write_text(json.dumps({"config": {"dataset": "synth", "split": "test"},
+                                                  "metrics": {"psnr": [asdict(PSNR_INFO)], "lmd": [asdict(lmd)]}}))
     store = ResultStore(run_dir / "results.sqlite")
     base = np.random.default_rng(99).normal(30, 2, 30)
     for i in range(30):
@@ -57,8 +65,9 @@ def _fake_run(run_dir: Path, shift: float, seed: int = 0) -> None:
 
 def test_summary_counts_and_report(tmp_path: Path) -> None:
     _fake_run(tmp_path / "a", 0.0)
-    rec, df = __import__("talkbench.report.html", fromlist=["load_run"]).load_run(tmp_path / "a")
-    s = summarize(df[~df["metric"].str.startswith("__")])
+    from talkbench.results import load_run
+
+    s = summarize(load_run(tmp_path / "a").scored)
     cals = s[(s["method"] == "cals") & (s["metric"] == "psnr")].iloc[0]
     assert cals["n"] == 30 and cals["low"] < cals["mean"] < cals["high"]
     html = build_report(tmp_path / "a").read_text()
@@ -98,3 +107,42 @@ def test_report_renders_in_headless_chromium(tmp_path: Path) -> None:
     dom = out.stdout
     assert '<table id="results">' in dom and "<td>cals</td>" in dom
     assert "Uncaught" not in out.stderr  # no JavaScript errors on the page
+
+
+def test_compare_takes_direction_and_version_from_the_stored_metric_info(tmp_path: Path) -> None:
+    """LMD made by another metric version is refused (exit 2, naming it); scorer names (as given to
+    `run`) and column names are both accepted."""
+    _fake_run(tmp_path / "a", 0.0, seed=1)
+    _fake_run(tmp_path / "b", -1.0, seed=2, lmd_version="lmd-other-2")
+    res = CliRunner().invoke(cli, ["compare", str(tmp_path / "a"), str(tmp_path / "b"), "--metrics", "lmd"])
+    assert res.exit_code == 2 and "'lmd'" in res.output and "lmd-other-2" in res.output
+    res = CliRunner().invoke(cli, ["compare", str(tmp_path / "a"), str(tmp_path / "b"), "--metrics", "psnr",
+                                   "--fail-on-regression"])
+    assert res.exit_code == 3 and "| cals | psnr ↑ |" in res.output
+    res = CliRunner().invoke(cli, ["compare", str(tmp_path / "a"), str(tmp_path / "b"), "--metrics", "nope"])
+    assert res.exit_code == 2 and "'nope'" in res.output
+
+
+def test_ties_are_bolded_all_or_none() -> None:
+    from talkbench.metrics.image import PSNR_INFO
+    from talkbench.report.tables import build_table
+
+    summary = pd.DataFrame({"method": ["a", "b", "c"], "metric": "psnr", "mean": [30.0001, 30.0, 29.0],
+                            "low": [29.0, 29.0, 28.0], "high": [31.0, 31.0, 30.0], "n": 10, "failed": 0})
+    _, rows = build_table(summary, {"psnr": PSNR_INFO})
+    assert [r["cells"]["psnr"]["best"] for r in rows] == [True, True, False]
+
+
+def test_report_names_each_critic_in_one_line(tmp_path: Path) -> None:
+    """The critic's file, sha256 prefix and training domain as one line; the full record in a disclosure."""
+    from talkbench.weights import shipped_weights, weights_record
+
+    _fake_run(tmp_path / "a", 0.0)
+    rec = json.loads((tmp_path / "a" / "run.json").read_text())
+    w = weights_record(shipped_weights("syncnet-synth"))
+    rec["critics"] = {"lse": {"syncnet": w, "vshift": 15}}
+    (tmp_path / "a" / "run.json").write_text(json.dumps(rec))
+    html = build_report(tmp_path / "a").read_text()
+    line = f"<b>lse</b> critic: <code>syncnet-synth.safetensors</code> · sha256 {w['sha256'][:12]} · trained on synthetic corpus"
+    assert line in html
+    assert "<details><summary>full record</summary>" in html

@@ -14,7 +14,7 @@ from click.testing import CliRunner
 
 from baselines.wav2lip.checkpoint import load_wav2lip
 from baselines.wav2lip.model import QualityDiscriminator, SyncNetColor, Wav2Lip
-from baselines.wav2lip.preprocess import mel_chunks, model_inputs, smooth_boxes
+from baselines.wav2lip.preprocess import mel_chunks, model_inputs
 from talkbench.cli import cli
 from talkbench.errors import CheckpointError
 from talkbench.io.video import write_video
@@ -71,11 +71,7 @@ def test_mel_chunks_follow_inference_py() -> None:
     assert chunks[30, 0, 0] == 100 - 16  # past the end: the last 16 steps
 
 
-def test_box_smoothing_and_inputs() -> None:
-    boxes = np.arange(40, dtype=float).reshape(10, 4)
-    sm = smooth_boxes(boxes, 5)
-    np.testing.assert_allclose(sm[0], boxes[0:5].mean(0))
-    np.testing.assert_allclose(sm[8], boxes[5:10].mean(0))
+def test_model_inputs() -> None:
     frames = np.full((3, 128, 128, 3), (10, 20, 30), np.uint8)
     x = model_inputs(frames, frames[0])
     assert x.shape == (3, 6, 96, 96)

@@ -1,7 +1,7 @@
 """Wav2Lip as a talkbench Method.
 
 Weights, in order: ``load(weights=...)``; the official ``wav2lip_gan.pth`` / ``wav2lip.pth`` found by
-``talkbench doctor``'s search path; the shipped ``checkpoints/wav2lip-synth.safetensors``. The
+``talkbench doctor``'s search path; the shipped ``talkbench/checkpoints/wav2lip-synth.safetensors``. The
 protocol gives 128-px face crops: the adapter resizes them to Wav2Lip's 96 px (bilinear, as
 ``inference.py``), uses the protocol's reference frame (the first frame) as the identity input
 (official inference feeds the current unmasked frame, which the protocol withholds), and resizes the
@@ -33,8 +33,7 @@ ADAPTER_NOTES = ("protocol crops resized to 96x96 (bilinear) and back; reference
 
 
 def default_weights() -> Path | None:
-    from talkbench._cli.doctor import find_weights
-    from talkbench.weights import shipped_weights
+    from talkbench.weights import find_weights, shipped_weights
 
     return find_weights("wav2lip_gan.pth") or find_weights("wav2lip.pth") or shipped_weights("wav2lip-synth")
 

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import click
 
 
@@ -37,21 +34,17 @@ import click
 @click.option("--resume", is_flag=True)
 @click.option("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice).")
 @click.option("--export", type=click.Path(dir_okay=False), default=None,
-              help="Write the generator as fp16 safetensors + card (e.g. checkpoints/wav2lip-synth.safetensors).")
+              help="Write the generator as fp16 safetensors + card (e.g. talkbench/checkpoints/wav2lip-synth.safetensors).")
 def train_wav2lip(stage: str, dataset: str, root: str | None, split: str, val_split: str, width: float, expert_steps: int, generator_steps: int,
                   batch_size: int, expert_batch_size: int, lr: float, expert_lr: float, expert_loss: str, face_box: str | None, sync_weight: float | None, sync_threshold: float, gan: bool, eval_every: int, max_clips: int | None, seed: int, out: str,
                   device: str, resume: bool, threads: int | None, export: str | None) -> None:
     """Train Wav2Lip (lip-sync expert, then the generator) with the official recipe."""
     from baselines.wav2lip.train import Wav2LipClips, Wav2LipTrainConfig, Wav2LipTrainer
-    from talkbench._cli.command_line import command_line
     from talkbench.errors import TalkbenchError
     from talkbench.runner import resolve_device
-    from talkbench.weights import save_weights
+    from talkbench.training import command_line, export_weights, set_threads, write_metrics
 
-    if threads:
-        import torch
-
-        torch.set_num_threads(threads)
+    set_threads(threads)
     box = None
     if face_box:
         try:
@@ -81,16 +74,14 @@ def train_wav2lip(stage: str, dataset: str, root: str | None, split: str, val_sp
     metrics = {**last, "expert_val_loss": trainer.expert_eval(), **trainer.generator_eval()}
     if trainer.rank != 0:  # under torchrun only the first process writes
         return
-    (Path(out) / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    write_metrics(out, metrics)
     click.echo(f"metrics: {metrics}")
     if export:
         from talkbench.distributed import unwrap
 
-        card = save_weights(Path(export), unwrap(trainer.gen).state_dict(), {
-            "command": command, "commands": trainer.commands,
-            "data": {"dataset": dataset, "split": cfg.split, "clips": len(train)},
-            "seed": seed, "metrics": metrics, "steps": trainer.step,
-            "config": {"width": width, **{k: v for k, v in cfg.__dict__.items() if k != "width"}},
-            "note": "Wav2Lip trained on the synthetic corpus with talkbench's reimplementation of the official recipe",
-        })
+        card = export_weights(
+            export, unwrap(trainer.gen).state_dict(), command=command, commands=trainer.commands,
+            data={"dataset": dataset, "split": cfg.split, "clips": len(train)}, seed=seed, metrics=metrics,
+            steps=trainer.step, config={"width": width, **{k: v for k, v in cfg.__dict__.items() if k != "width"}},
+            note="Wav2Lip trained on the synthetic corpus with talkbench's reimplementation of the official recipe")
         click.echo(f"exported {export} (sha256 {card['sha256'][:16]}...)")

@@ -2,10 +2,11 @@
 
 - mel chunks: 16 mel steps per video frame, chunk i starting at ``int(i * 80 / fps)``; a chunk that
   would run past the end is the last 16 steps (``mel[:, -16:]``);
-- face boxes: detector box expanded by ``pads`` (top, bottom, left, right) = (0, 10, 0, 0), clipped,
-  then averaged over a window of 5 frames (``get_smoothened_boxes``);
 - input: 96x96 crops in BGR / 255, the lower half (rows 48..95) zeroed, concatenated with the
-  reference crop on the channel axis; output sigmoid BGR, resized back and pasted hard into the box.
+  reference crop on the channel axis; output sigmoid BGR, resized back into the face region.
+
+The official full-frame steps (detector box padded by (0, 10, 0, 0), boxes averaged over 5 frames,
+hard paste into the frame) are not needed: the harness hands every method the protocol's face crops.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ import cv2
 import numpy as np
 
 MEL_STEP = 16
-PADS = (0, 10, 0, 0)
 
 
 def mel_chunks(mel: np.ndarray, num_frames: int, fps: float = 25.0) -> np.ndarray:
@@ -27,30 +27,6 @@ def mel_chunks(mel: np.ndarray, num_frames: int, fps: float = 25.0) -> np.ndarra
         start = int(i * mult)
         out.append(mel[:, -MEL_STEP:] if start + MEL_STEP > mel.shape[1] else mel[:, start : start + MEL_STEP])
     return np.stack(out).astype(np.float32)
-
-
-def smooth_boxes(boxes: np.ndarray, window: int = 5) -> np.ndarray:
-    """Mean over the next ``window`` boxes (the last windows are shortened), as get_smoothened_boxes."""
-    out = boxes.astype(np.float64).copy()
-    for i in range(len(boxes)):
-        win = boxes[len(boxes) - window :] if i + window > len(boxes) else boxes[i : i + window]
-        out[i] = win.mean(axis=0)
-    return out
-
-
-def pad_box(box: np.ndarray, shape: tuple[int, int], pads: tuple[int, int, int, int] = PADS) -> np.ndarray:
-    """(x1, y1, x2, y2) expanded by (top, bottom, left, right) pads and clipped to the frame."""
-    h, w = shape
-    top, bottom, left, right = pads
-    return np.array([max(0, box[0] - left), max(0, box[1] - top), min(w, box[2] + right), min(h, box[3] + bottom)])
-
-
-def paste_back(frame: np.ndarray, face: np.ndarray, box: np.ndarray) -> np.ndarray:
-    """Hard paste of a generated face (resized to the box) into the frame, no blending."""
-    x1, y1, x2, y2 = (int(v) for v in box)
-    out = frame.copy()
-    out[y1:y2, x1:x2] = cv2.resize(face, (x2 - x1, y2 - y1))
-    return out
 
 
 Box = tuple[float, float, float, float]

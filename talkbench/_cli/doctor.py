@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
 import platform
 import sys
-from pathlib import Path
 
 import click
 
 from talkbench.cache import cache_dir
+from talkbench.weights import CHECKPOINT_DIR, find_weights, weight_dirs
 
 OFFICIAL_WEIGHTS = {
     "wav2lip.pth": "Wav2Lip generator",
@@ -20,29 +19,20 @@ OFFICIAL_WEIGHTS = {
     "visual_quality_disc.pth": "Wav2Lip visual quality discriminator",
     "synctalkface.ckpt": "SyncTalkFace generator/decoder/disc (authors' training-checkpoint layout; none published)",
     "synctalkface_expert.pth": "SyncTalkFace 128-px expert sync discriminator",
+    "audio2head.pth.tar": "Audio2Head (audio2pose, audio2kp, generator, kp_detector)",
+    "pcavs/latest_net_G.pth": "PC-AVS generator",
+    "pcavs/latest_net_V.pth": "PC-AVS identity encoder",
+    "pcavs/latest_net_E.pth": "PC-AVS non-identity encoder",
+    "pcavs/latest_net_A_sync.pth": "PC-AVS audio sync encoder",
+    "atvgnet/atnet_lstm_18.pth": "ATVGnet AT-net (folder atvgnet/: also generator_23.pth and basics/*.npy)",
+    "atvgnet/generator_23.pth": "ATVGnet VG-net",
+    "atvgnet/basics/U_lrw1.npy": "ATVGnet landmark PCA (with mean_lrw1, base_68*, mean_shape_*, S .npy)",
     "syncnet_v2.model": "SyncNet (LSE-D/LSE-C)",
     "lrw_resnet18_mstcn.pth": "LRW lip reader (mpc001)",
     "lrw_resnet18_mstcn_adamw_s3.pth.tar": "LRW lip reader (mpc001)",
     "lrw_resnet18_mstcn.pth.tar": "LRW lip reader (mpc001)",
     "lrw_resnet18_mstcn_video.pth": "LRW lip reader (mpc001)",
 }
-
-
-def weight_dirs() -> list[Path]:
-    """Where official weights are looked for, in order."""
-    dirs = []
-    if os.environ.get("TALKBENCH_WEIGHTS"):
-        dirs.append(Path(os.environ["TALKBENCH_WEIGHTS"]).expanduser())
-    dirs.append(cache_dir() / "weights")
-    dirs.append(Path(__file__).resolve().parents[2] / "checkpoints")
-    return dirs
-
-
-def find_weights(name: str) -> Path | None:
-    for d in weight_dirs():
-        if (d / name).exists():
-            return d / name
-    return None
 
 
 def collect() -> dict:
@@ -82,8 +72,12 @@ def collect() -> dict:
     except Exception:
         info["face_alignment_weights"] = None
     info["official_weights"] = {n: (str(p) if (p := find_weights(n)) else None) for n in OFFICIAL_WEIGHTS}
-    shipped = Path(__file__).resolve().parents[2] / "checkpoints"
-    info["shipped_checkpoints"] = sorted(p.name for p in shipped.glob("*.safetensors")) if shipped.exists() else []
+    info["shipped_checkpoints"] = sorted(p.name for p in CHECKPOINT_DIR.glob("*.safetensors"))
+    from talkbench.metrics.nets.weights import NETS, find_net_weights
+
+    # The field's metric networks (FID, FVD, LPIPS, ArcFace): found file or the name to put in a weight folder.
+    info["metric_weights"] = {n: {"found": str(p) if (p := find_net_weights(n)) else None, "file": s.files[0],
+                                  "for": s.description, "from": s.origin} for n, s in NETS.items()}
     return info
 
 
@@ -110,4 +104,7 @@ def doctor(as_json: bool) -> None:
     click.echo("official weights (searched in: " + ", ".join(info["weight_dirs"]) + ")")
     for name, path in info["official_weights"].items():
         click.echo(f"  {name:<38} {path or missing}  [{OFFICIAL_WEIGHTS[name]}]")
+    click.echo("metric networks (fid, fvd, lpips, csim-arcface; none can be downloaded: put the file in a weight folder)")
+    for w in info["metric_weights"].values():
+        click.echo(f"  {w['file']:<38} {w['found'] or missing}  [{w['for']}; from {w['from']}]")
     click.echo("shipped checkpoints: " + (", ".join(info["shipped_checkpoints"]) or "none"))

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import click
 
-from talkbench._cli.command_line import command_line
+from talkbench.training import command_line, record_exported_metrics, set_threads, write_metrics
 
 
 @click.command(name="syncnet")
@@ -25,7 +22,7 @@ from talkbench._cli.command_line import command_line
               help="Start from these critic weights (fine-tuning).")
 @click.option("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice).")
 @click.option("--export", type=click.Path(dir_okay=False), default=None,
-              help="Write fp16 safetensors + card here (e.g. checkpoints/syncnet-synth.safetensors).")
+              help="Write fp16 safetensors + card here (e.g. talkbench/checkpoints/syncnet-synth.safetensors).")
 def train_syncnet(dataset: str, root: str | None, steps: int, width: float, max_clips: int | None, seed: int,
                   out: str, resume: bool, res_aug: int, init: str | None, threads: int | None,
                   export: str | None) -> None:
@@ -33,12 +30,10 @@ def train_syncnet(dataset: str, root: str | None, steps: int, width: float, max_
 
     from talkbench.critics.train_syncnet import SyncNetTrainConfig
     from talkbench.critics.train_syncnet import train_syncnet as run
-    from talkbench.weights import save_weights, update_card, weights_record
+    from talkbench.training import export_weights
+    from talkbench.weights import weights_record
 
-    if threads:
-        import torch
-
-        torch.set_num_threads(threads)
+    set_threads(threads)
     cfg = SyncNetTrainConfig(dataset=dataset, root=root, steps=steps, width=width, max_clips=max_clips, seed=seed,
                              res_aug=res_aug, init=init)
     # When exporting, the sanity checks run once, on the file users get (fp16), not on the in-memory model.
@@ -48,15 +43,11 @@ def train_syncnet(dataset: str, root: str | None, steps: int, width: float, max_
         from talkbench.critics.syncnet import load_syncnet
         from talkbench.critics.train_syncnet import critic_sanity
 
-        card = {
-            "command": command_line(),
-            "data": {"dataset": dataset, "split": cfg.split, "clips": max_clips or "all"},
-            "seed": seed, "config": res["config"],
-            **({"init": weights_record(init, portable=True)} if init else {}),
-            "note": "critic trained on the synthetic corpus: its LSE numbers are only comparable within that domain",
-        }
-        save_weights(Path(export), res["model"].state_dict(), card)
-        metrics = {**res["metrics"], **critic_sanity(load_syncnet(export), res["val"], cfg.view)}
-        (Path(out) / "metrics.json").write_text(json.dumps(metrics, indent=2))
-        card = update_card(export, metrics=metrics)
+        export_weights(
+            export, res["model"].state_dict(), command=command_line(),
+            data={"dataset": dataset, "split": cfg.split, "clips": max_clips or "all"}, seed=seed,
+            config=res["config"], **({"init": weights_record(init, portable=True)} if init else {}),
+            note="critic trained on the synthetic corpus: its LSE numbers are only comparable within that domain")
+        metrics = write_metrics(out, {**res["metrics"], **critic_sanity(load_syncnet(export), res["val"], cfg.view)})
+        card = record_exported_metrics(export, metrics)
         click.echo(f"exported {export} (sha256 {card['sha256'][:16]}...): {metrics}")

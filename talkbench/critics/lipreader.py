@@ -10,8 +10,8 @@ Architecture facts matched (mpc001/Lipreading_using_Temporal_Convolutional_Netwo
   ``conv1/bn1/relu1/conv2/bn2/relu2`` + ``downsample.0/1`` = 1x1 conv + BN), global average pool.
 * ``tcn``: multi-scale multi-branch TCN: 4 levels (dilation 2**i) of ``MultibranchTemporalBlock`` with
   kernel sizes (3, 5, 7); each level has ``cbcr0_k`` and ``cbcr1_k`` branches (Conv1d with bias ->
-  BatchNorm1d -> symmetric chomp -> activation) of 256 channels each (768 per level), a 1x1 Conv1d
-  ``downsample`` (present on every level: the official test is ``n_inputs // n_kernels != n_outputs``,
+  BatchNorm1d -> symmetric chomp, made contiguous -> activation) of 256 channels each (768 per level),
+  a 1x1 Conv1d ``downsample`` (present on every level: the official test is ``n_inputs // n_kernels != n_outputs``,
   true for 512 and 768 inputs alike) and a final activation; ``tcn.tcn_output`` Linear(768, 500).
   Logits are the TCN output averaged over time, then the Linear layer.
 * Activation: the 2022 config (``resnet18_mstcn_video``, 88.9% on LRW) uses Swish (no parameters); the
@@ -104,7 +104,9 @@ class ConvBatchChompAct(nn.Module):
         out = self.batchnorm(self.conv(x))
         h = self.pad // 2
         if h:
-            out = out[:, :, h:-h]
+            # .contiguous() as the official Chomp1d: Swish on a strided view takes another vectorised
+            # path in torch and its logits then differ from the official model's in the last bits.
+            out = out[:, :, h:-h].contiguous()
         return self.non_lin(out)
 
 
@@ -156,9 +158,9 @@ class MultiscaleMultibranchTCN(nn.Module):
     def forward(self, x: torch.Tensor, lengths: Sequence[int] | None = None) -> torch.Tensor:
         out = self.mb_ms_tcn(x.transpose(1, 2))  # (B, C, T)
         if lengths is None:
-            pooled = out.mean(2)
-        else:
-            pooled = torch.stack([out[i, :, : int(n)].mean(1) for i, n in enumerate(lengths)])
+            lengths = [out.shape[2]] * out.shape[0]
+        # Per clip, as the official ``_average_batch`` (also without lengths, so the rounding is the same).
+        pooled = torch.stack([out[i, :, : int(n)].mean(1) for i, n in enumerate(lengths)])
         return self.tcn_output(pooled)
 
 

@@ -27,6 +27,7 @@ from talkbench.critics.lipreader import LipReader, LipReaderConfig, config_dict
 from talkbench.critics.mouth_roi import mouth_rois, to_model_input
 from talkbench.datasets.clips import ClipsConfig
 from talkbench.errors import ConfigError, TalkbenchError
+from talkbench.types import PROTOCOL_SIZE
 
 
 @dataclass(frozen=True)
@@ -44,13 +45,14 @@ class LipReaderTrainConfig(ClipsConfig):
     max_clips: int | None = None
     seed: int = 0
     checkpoint_every: int = 100
+    roi_pipeline: str = "legacy"  # mouth-ROI pipeline of the crops (the card records it; the scorer uses it)
 
 
 Item = tuple[str, np.ndarray, int]  # sample id, (T, 96, 96) uint8 ROIs, class index
 
 
 def load_rois(dataset: str, root: str | None, split: str, vocab: list[str], limit: int | None = None,
-              progress: bool = True) -> tuple[list[Item], list[str]]:
+              progress: bool = True, pipeline: str = "legacy") -> tuple[list[Item], list[str]]:
     """Mouth ROIs and class indices of a split's samples whose word is in ``vocab``.
 
     Returns the items and the per-sample failures (``"id: reason"``; a bad clip is skipped, not fatal).
@@ -69,10 +71,11 @@ def load_rois(dataset: str, root: str | None, split: str, vocab: list[str], limi
         if word not in index:
             continue
         try:
-            clip = load_clip(s, size=128, landmarks=True)
+            clip = load_clip(s, size=PROTOCOL_SIZE, landmarks=True)
             if clip.landmarks is None:
                 raise TalkbenchError("no landmarks", s.video_path)
-            items.append((s.sample_id, mouth_rois(clip.frames, clip.landmarks, s.sample_id), index[word]))
+            items.append((s.sample_id, mouth_rois(clip.frames, clip.landmarks, s.sample_id, pipeline=pipeline),
+                          index[word]))
         except TalkbenchError as exc:
             failures.append(f"{s.sample_id}: {exc.reason}")
     return items, failures
@@ -109,7 +112,7 @@ def evaluate(model: LipReader, items: list[Item], batch_size: int = 16) -> dict[
 
 def vocabulary(n: int | None) -> list[str]:
     """The first ``n`` words of LRW's sorted list (all 500 for None)."""
-    from talkbench.metrics.lipread import lrw_vocabulary
+    from talkbench.critics.vocabulary import lrw_vocabulary
 
     words = lrw_vocabulary()
     if n is not None and not 1 <= n <= len(words):
@@ -126,10 +129,10 @@ def train_lipreader(cfg: LipReaderTrainConfig, out_dir: str | Path, resume: bool
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     vocab = vocabulary(cfg.vocab)
-    train, fails = load_rois(cfg.dataset, cfg.root, cfg.split, vocab, cfg.max_clips, progress)
+    train, fails = load_rois(cfg.dataset, cfg.root, cfg.split, vocab, cfg.max_clips, progress, cfg.roi_pipeline)
     if not train:
         raise ConfigError(f"no usable training clips in {cfg.dataset}/{cfg.split} for the {len(vocab)}-word vocabulary")
-    val, vfails = load_rois(cfg.dataset, cfg.root, cfg.val_split, vocab, None, progress)
+    val, vfails = load_rois(cfg.dataset, cfg.root, cfg.val_split, vocab, None, progress, cfg.roi_pipeline)
     mcfg = LipReaderConfig(width=cfg.width, num_classes=len(vocab), act=cfg.act)  # type: ignore[arg-type]
     model = LipReader(mcfg)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
@@ -176,7 +179,7 @@ def train_lipreader(cfg: LipReaderTrainConfig, out_dir: str | Path, resume: bool
             bar.set_postfix(loss=f"{float(loss.detach()):.3f}", acc=f"{acc:.2f}")
             bar.update(1)
         bar.close()
-    test, tfails = load_rois(cfg.dataset, cfg.root, cfg.test_split, vocab, None, progress)
+    test, tfails = load_rois(cfg.dataset, cfg.root, cfg.test_split, vocab, None, progress, cfg.roi_pipeline)
     metrics = {"val": evaluate(model, val), "test": evaluate(model, test), "train_clips": len(train),
                "train_seconds": round(time.perf_counter() - t0, 1), "steps": step,
                "skipped_clips": {"train": fails, "val": vfails, "test": tfails}}

@@ -20,11 +20,11 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from talkbench.critics.sync_eval import lse, mfcc_windows, to_syncnet_frames
 from talkbench.critics.syncnet import SyncNetS
 from talkbench.datasets.clips import ClipsConfig, spaced_starts
 from talkbench.errors import ConfigError, TalkbenchError
-from talkbench.metrics.functional.sync import lse, mfcc_windows
-from talkbench.metrics.sync import to_syncnet_frames
+from talkbench.types import PROTOCOL_SAMPLES_PER_FRAME
 
 
 @dataclass(frozen=True)
@@ -93,7 +93,7 @@ def offset_accuracy(model: SyncNetS, data, max_clips: int = 20, shift: int = 0,
     hits = 0
     n = 0
     for _, frames, audio in data[:max_clips]:
-        a = np.roll(audio, shift * 640) if shift else audio
+        a = np.roll(audio, shift * PROTOCOL_SAMPLES_PER_FRAME) if shift else audio
         try:
             r = lse(model, to_syncnet_frames(frames, view), a)
         except TalkbenchError:

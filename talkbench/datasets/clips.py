@@ -10,7 +10,7 @@ import numpy as np
 from tqdm import tqdm
 
 from talkbench.errors import TalkbenchError
-from talkbench.types import Clip, Sample
+from talkbench.types import PROTOCOL_SIZE, Clip, Sample
 
 
 @dataclass(frozen=True)
@@ -34,7 +34,7 @@ def protocol_clips(dataset: str, root: str | None, split: str, limit: int | None
         if limit is not None and i >= limit:
             break
         try:
-            clip = load_clip(s, size=128, landmarks=landmarks)
+            clip = load_clip(s, size=PROTOCOL_SIZE, landmarks=landmarks)
         except TalkbenchError as exc:
             tqdm.write(f"skip {s.sample_id}: {exc}")
             continue

@@ -20,26 +20,18 @@ import pandas as pd
 from jinja2 import Environment, select_autoescape
 
 from talkbench.cache import atomic_write
+from talkbench.conditions import k_label, with_condition_columns
 from talkbench.errors import ConfigError
-from talkbench.experiments.conditions import k_label, with_condition_columns
-from talkbench.report.tables import HIDDEN_SUFFIXES, HIGHER, LABELS, build_table
+from talkbench.report.tables import Infos, build_table, header
+from talkbench.results import is_scored_metric, load_run
 from talkbench.stats import paired_difference, summarize
 
 EXPERIMENT_FILE = "experiment.json"
 
 
-def directions(record: dict[str, Any]) -> dict[str, bool]:
-    """metric -> higher is better, from the run record's metric infos (falling back to the table's)."""
-    out = dict(HIGHER)
-    for infos in record.get("metrics", {}).values():
-        for info in infos:
-            out[info["name"]] = bool(info["higher_is_better"])
-    return out
-
-
-def header(metric: str, higher: dict[str, bool] | None = None) -> str:
-    arrow = "↑" if (higher or HIGHER).get(metric, True) else "↓"
-    return f"{LABELS.get(metric, metric)} {arrow}"
+def _higher(metric: str, infos: Infos) -> bool:
+    info = infos.get(metric)
+    return info.higher_is_better if info else True
 
 
 def read_experiment(run_dir: str | Path) -> dict[str, Any] | None:
@@ -53,9 +45,7 @@ def read_experiment(run_dir: str | Path) -> dict[str, Any] | None:
 
 
 def _scored(df: pd.DataFrame) -> pd.DataFrame:
-    keep = ~df["metric"].str.startswith("__") & ~df["metric"].str.endswith(HIDDEN_SUFFIXES)
-    keep &= ~df["metric"].str.endswith("_box_from_landmarks")
-    return df[keep]
+    return df[df["metric"].map(is_scored_metric)]
 
 
 def _fmt(mean: float, low: float, high: float, n: int) -> str:
@@ -85,7 +75,7 @@ def context_summary(df: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
     return s.sort_values(["base", "metric", "k"]).reset_index(drop=True)
 
 
-def context_figure(summary: pd.DataFrame, higher: dict[str, bool] | None = None) -> str | None:
+def context_figure(summary: pd.DataFrame, infos: Infos) -> str | None:
     """One panel per metric: mean vs k per method with 95% CI bars; 'full' at the right end."""
     if summary.empty:
         return None
@@ -108,7 +98,7 @@ def context_figure(summary: pd.DataFrame, higher: dict[str, bool] | None = None)
         ticks = finite + ([far] if np.isinf(sub["k"]).any() else [])
         ax.set_xticks(ticks)
         ax.set_xticklabels([k_label(math.inf if t == far else t) for t in ticks], fontsize=8)
-        ax.set_title(header(metric, higher))
+        ax.set_title(header(metric, infos))
         ax.set_xlabel("audio context ±k frames")
         ax.grid(alpha=0.3)
     axes[0][0].legend(fontsize=8)
@@ -118,13 +108,13 @@ def context_figure(summary: pd.DataFrame, higher: dict[str, bool] | None = None)
     return base64.b64encode(buf.getvalue()).decode()
 
 
-def context_table(summary: pd.DataFrame, higher: dict[str, bool] | None = None) -> tuple[list[str], list[dict[str, Any]]]:
+def context_table(summary: pd.DataFrame, infos: Infos) -> tuple[list[str], list[dict[str, Any]]]:
     """Columns ``base/metric``; one row per k."""
-    cols = [f"{b} {header(m, higher)}" for b, m in dict.fromkeys(zip(summary["base"], summary["metric"]))]
+    cols = [f"{b} {header(m, infos)}" for b, m in dict.fromkeys(zip(summary["base"], summary["metric"]))]
     rows = []
     for k in sorted(set(summary["k"])):
         sub = summary[summary["k"] == k]
-        cells = {f"{r.base} {header(r.metric, higher)}": _fmt(r.mean, r.low, r.high, r.n) for r in sub.itertuples()}
+        cells = {f"{r.base} {header(r.metric, infos)}": _fmt(r.mean, r.low, r.high, r.n) for r in sub.itertuples()}
         rows.append({"k": k_label(k), "cells": [cells.get(c, "–") for c in cols]})
     return cols, rows
 
@@ -178,21 +168,19 @@ def _cells(values: list[str], best: set[int] = frozenset()) -> list[dict[str, An
 def build_experiment_report(run_dir: str | Path, out: str | Path | None = None, seed: int = 0) -> Path | None:
     """Write ``experiment.html`` and ``experiment.md`` for a run directory made by ``talkbench sweep``
     or ``talkbench ablate`` (None for a plain run). ``out`` defaults to ``RUN_DIR/report``."""
-    from talkbench.report.html import load_run
-
     run_dir = Path(run_dir)
     exp = read_experiment(run_dir)
     if exp is None:
         return None
     out = Path(out) if out else run_dir / "report"
-    record, df = load_run(run_dir)
-    higher = directions(record)
+    res = load_run(run_dir)
+    df, infos = res.frame, res.metrics
     kind = exp.get("kind", "?")
     figure, tables, note = None, [], ""
     if kind == "context":
         summary = context_summary(df, seed)
-        figure = context_figure(summary, higher)
-        cols, rows = context_table(summary, higher)
+        figure = context_figure(summary, infos)
+        cols, rows = context_table(summary, infos)
         tables.append({"title": "Metric vs audio context (±k frames)", "id": "context",
                        "header": ["±k", *cols], "rows": [_cells([r["k"], *r["cells"]]) for r in rows]})
         note = ("Generation with the audio of each frame limited to ±k frames (paper Fig. 6); "
@@ -205,7 +193,7 @@ def build_experiment_report(run_dir: str | Path, out: str | Path | None = None, 
         for m in metrics:
             sub = summary[(summary["metric"] == m) & np.isfinite(summary["mean"]) & (summary["n"] > 0)]
             if len(sub):
-                best[m] = sub.loc[sub["mean"].idxmax() if higher.get(m, True) else sub["mean"].idxmin(), "method"]
+                best[m] = sub.loc[sub["mean"].idxmax() if _higher(m, infos) else sub["mean"].idxmin(), "method"]
         rows = []
         for method in methods:
             vals = []
@@ -214,12 +202,12 @@ def build_experiment_report(run_dir: str | Path, out: str | Path | None = None, 
                 vals.append(_fmt(*r.iloc[0][["mean", "low", "high", "n"]]) if len(r) else "–")
             rows.append(_cells([method, *vals], {1 + i for i, m in enumerate(metrics) if best.get(m) == method}))
         tables.append({"title": f"LMD inside / outside the masked span ({exp.get('span')} frames)", "id": "mask",
-                       "header": ["Method", *[header(m, higher) for m in metrics]], "rows": rows})
+                       "header": ["Method", *[header(m, infos) for m in metrics]], "rows": rows})
 
         def verdict(p) -> str:
             if not (p.low > 0 or p.high < 0):
                 return "no significant difference"
-            b_better = (p.mean_diff > 0) == higher.get(p.metric, True)
+            b_better = (p.mean_diff > 0) == _higher(p.metric, infos)
             return f"{p.b if b_better else p.a} better"
 
         tables.append({"title": "Paired differences (B − A, same samples)", "id": "paired",
@@ -231,22 +219,24 @@ def build_experiment_report(run_dir: str | Path, out: str | Path | None = None, 
                 "lmd_span is LMD on those frames only, lmd_outside on the others (paper Fig. 5).")
     elif kind == "ablation":
         summary = summarize(_scored(df), seed=seed)
-        metrics, trows = build_table(summary) if len(summary) else ([], [])
+        metrics, trows = build_table(summary, infos) if len(summary) else ([], [])
         flags = exp.get("flags", {})
         by_method = {r["method"]: r for r in trows}
         rows = []
         for variant in exp.get("variants", []):  # the row order of Table 4 (the JSON mapping is key-sorted)
             method = exp.get("methods", {}).get(variant)
             f = flags.get(variant, {})
-            marks = ["✓", *("✓" if f.get(k) else "✗" for k in ("use_a2l", "use_dav", "use_dvv"))]
+            marks = ["✓" if f.get("baseline", True) else "✗", *("✓" if f.get(k) else "✗" for k in ("use_a2l", "use_dav", "use_dvv"))]
             r = by_method.get(method)
             vals = [r["cells"][m]["text"] if r else "not evaluated" for m in metrics]
             best = {5 + i for i, m in enumerate(metrics) if r and r["cells"][m]["best"]}
             rows.append(_cells([variant, *marks, *vals], best))
         tables.append({"title": "Ablation (Table 4 layout)", "id": "ablation",
-                       "header": ["Variant", "Baseline", "A2L", "d_av", "d_vv", *[header(m, higher) for m in metrics]],
+                       "header": ["Variant", "Baseline", "A2L", "d_av", "d_vv", *[header(m, infos) for m in metrics]],
                        "rows": rows})
-        note = "Trainer variants built from the config flags model.use_a2l, loss.use_dav, loss.use_dvv (paper Table 4)."
+        note = ("Baseline: the suite's Wav2Lip trained on the same data with the same budget (paper Table 4 row 1); "
+                "the CALS variants are built from the config flags model.use_a2l, loss.use_dav, loss.use_dvv; "
+                "unet-baseline (if listed) is the CALS U-Net without A2L or sync losses, not a row of the paper.")
     else:
         raise ConfigError(f"unknown experiment kind {kind!r}", run_dir / EXPERIMENT_FILE)
     env = Environment(autoescape=select_autoescape(default=True, default_for_string=True))

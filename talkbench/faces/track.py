@@ -1,12 +1,17 @@
 """Face tracking: detect every k frames, follow one face by IoU, interpolate short gaps, smooth.
 
-With several faces the track follows the face chosen on the first detection (largest, then most
-central); a face lost for longer than ``max_gap`` frames leaves NaN rows that callers report.
+Pick rule with several faces (``PICK_RULE``): the track follows the face chosen at the first detection:
+the largest box, where boxes whose areas agree to within a tenth of the largest count as equal and
+the one nearest the frame centre wins. It does not look at the audio (syncnet_python's pipeline picks
+the track whose mouth moves with the audio), so :func:`track_faces_info` counts the faces seen and
+callers report a clip with several persistent faces. A face lost for longer than ``max_gap`` frames
+leaves NaN rows that callers report.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 
 import numpy as np
 from scipy.signal import medfilt
@@ -35,6 +40,25 @@ def _pick_initial(boxes: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     return boxes[np.lexsort((centrality, np.round(areas / areas.max(), 1)))[-1]]
 
 
+PICK_RULE = "largest face at the first detection (areas within 10% tie; then nearest the centre)"
+
+
+@dataclass
+class TrackInfo:
+    """How many faces the detector saw: ``max_faces`` in any detection, ``persistent`` = the count
+    seen in at least half of the detections; ``pick`` says which face the track followed."""
+
+    detections: int = 0
+    max_faces: int = 0
+    persistent: int = 0
+    pick: str = ""
+    counts: list[int] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        return {"detections": self.detections, "max_faces": self.max_faces, "persistent_faces": self.persistent,
+                "pick": self.pick, "rule": PICK_RULE}
+
+
 def track_faces(
     frames: Iterable[np.ndarray],
     detector: FaceDetector | None = None,
@@ -47,6 +71,18 @@ def track_faces(
     Detection runs on frames ``0, k, 2k, ...`` and again on every frame after a miss until the face
     is found; rows in between are linearly interpolated between the detections that bracket them.
     """
+    return track_faces_info(frames, detector, detect_every, max_gap, min_iou)[0]
+
+
+def track_faces_info(
+    frames: Iterable[np.ndarray],
+    detector: FaceDetector | None = None,
+    detect_every: int = 5,
+    max_gap: int = 25,
+    min_iou: float = 0.3,
+) -> tuple[np.ndarray, TrackInfo]:
+    """:func:`track_faces` plus the face counts (frames are consumed once, so they may stream)."""
+    info = TrackInfo()
     detector = detector or FaceDetector()
     keyed: dict[int, np.ndarray] = {}
     current: np.ndarray | None = None
@@ -58,11 +94,17 @@ def track_faces(
         if t % detect_every != 0 and not missed:
             continue
         boxes = detector.detect(frame)
+        info.counts.append(len(boxes))
         if len(boxes) == 0:
             missed = True
             continue
         if current is None:
             cand = _pick_initial(boxes, shape)
+            if len(boxes) > 1:
+                rank = 1 + int(np.sum((boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+                                      > (cand[2] - cand[0]) * (cand[3] - cand[1])))
+                info.pick = (f"face {rank} by size of {len(boxes)} at frame {t}, box "
+                             f"({cand[0]:.0f},{cand[1]:.0f})-({cand[2]:.0f},{cand[3]:.0f})")
         else:
             ious = iou(current, boxes)
             j = int(np.argmax(ious))
@@ -80,8 +122,12 @@ def track_faces(
         missed = False
     n = t + 1 if shape is not None else 0
     out = np.full((n, 4), np.nan)
+    if info.counts:
+        info.detections = len(info.counts)
+        info.max_faces = max(info.counts)
+        info.persistent = int(np.sort(info.counts)[::-1][(len(info.counts) - 1) // 2])
     if not keyed:
-        return out
+        return out, info
     ts = np.array(sorted(keyed))
     vals = np.stack([keyed[k] for k in ts])
     for i in range(len(ts)):
@@ -94,7 +140,7 @@ def track_faces(
     first, last = ts[0], ts[-1]
     out[max(0, first - detect_every) : first] = vals[0]
     out[last + 1 : min(n, last + detect_every)] = vals[-1]
-    return out
+    return out, info
 
 
 def smooth_boxes(boxes: np.ndarray, kernel: int = 5) -> np.ndarray:

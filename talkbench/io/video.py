@@ -84,6 +84,31 @@ def probe(path: str | Path) -> VideoInfo:
         )
 
 
+def declared_video_duration(path: str | Path) -> float | None:
+    """Seconds of video the container declares (the video stream's own duration; the container's
+    when the stream has none and there is no audio stream that could make it longer); None if unknown."""
+    with _open(path) as c:
+        if not c.streams.video:
+            return None
+        vs = c.streams.video[0]
+        if vs.duration is not None and vs.time_base is not None:
+            return float(vs.duration * vs.time_base)
+        if c.duration is not None and not c.streams.audio:
+            return c.duration / av.time_base
+    return None
+
+
+def truncation_problem(path: str | Path, decoded_frames: int, fps: float = 25.0) -> str | None:
+    """A reason when fewer frames decoded than the container declares (a file cut short, e.g. an
+    interrupted download of a faststart mp4), else None. Tolerance: 2 frames or 5% of the duration."""
+    declared = declared_video_duration(path)
+    decoded = decoded_frames / fps
+    if declared is None or declared - decoded <= max(2 / fps, 0.05 * declared):
+        return None
+    return (f"truncated: {decoded_frames} frames ({decoded:.2f} s) decode but the container declares "
+            f"{declared:.2f} s of video")
+
+
 def _decoded_frames(path: str | Path) -> Iterator[tuple[float, np.ndarray]]:
     """(timestamp in seconds, RGB frame) in presentation order; truncated files end early with an error
     only when nothing at all could be decoded."""
@@ -113,15 +138,34 @@ def _decoded_frames(path: str | Path) -> Iterator[tuple[float, np.ndarray]]:
             raise MediaError("no decodable video frames (empty or truncated file)", path)
 
 
+class _Chunker:
+    """Copies frames into a preallocated ``(n, H, W, 3)`` array, so a chunk costs its own size once
+    (a list of frames then ``np.stack`` held it twice)."""
+
+    def __init__(self, chunk_frames: int) -> None:
+        self.n, self.buf, self.i = chunk_frames, None, 0
+
+    def add(self, img: np.ndarray) -> np.ndarray | None:
+        if self.buf is None:
+            self.buf = np.empty((self.n, *img.shape), img.dtype)
+        self.buf[self.i] = img
+        self.i += 1
+        if self.i < self.n:
+            return None
+        out, self.buf, self.i = self.buf, None, 0
+        return out
+
+    def rest(self) -> np.ndarray | None:
+        return self.buf[: self.i] if self.buf is not None and self.i else None
+
+
 def iter_video(path: str | Path, fps: float | None = 25.0, chunk_frames: int = 250) -> Iterator[np.ndarray]:
     """Stream ``(n, H, W, 3)`` uint8 RGB chunks at a constant ``fps`` (``None``: native frames)."""
-    buf: list[np.ndarray] = []
+    chunks = _Chunker(chunk_frames)
     if fps is None:
         for _, img in _decoded_frames(path):
-            buf.append(img)
-            if len(buf) == chunk_frames:
-                yield np.stack(buf)
-                buf = []
+            if (full := chunks.add(img)) is not None:
+                yield full
     else:
         k = 0
         prev: np.ndarray | None = None
@@ -133,24 +177,20 @@ def iter_video(path: str | Path, fps: float | None = 25.0, chunk_frames: int = 2
             t -= t0
             # Output slot k (time k/fps) shows the last frame whose timestamp is <= k/fps.
             while prev is not None and k / fps < t - 1e-6:
-                buf.append(prev)
                 k += 1
-                if len(buf) == chunk_frames:
-                    yield np.stack(buf)
-                    buf = []
+                if (full := chunks.add(prev)) is not None:
+                    yield full
             prev, prev_t, last_t = img, last_t, t
         if prev is not None:
             # The last frame lasts one native frame period.
             period = (last_t - prev_t) if last_t > prev_t else 1.0 / fps
             end = last_t + period
             while k / fps < end - 1e-6:
-                buf.append(prev)
                 k += 1
-                if len(buf) == chunk_frames:
-                    yield np.stack(buf)
-                    buf = []
-    if buf:
-        yield np.stack(buf)
+                if (full := chunks.add(prev)) is not None:
+                    yield full
+    if (rest := chunks.rest()) is not None:
+        yield rest
 
 
 def read_video(path: str | Path, fps: float | None = 25.0) -> np.ndarray:
@@ -183,41 +223,52 @@ def write_video(
     if h % 2 or w % 2:
         frames = np.pad(frames, ((0, 0), (0, h % 2), (0, w % 2), (0, 0)), mode="edge")
     p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        p.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise MediaError(f"cannot create the folder ({exc})", p.parent) from exc
     tmp = p.with_name(f".{p.stem}.tmp{p.suffix}")
     rate = Fraction(fps).limit_denominator(1001)
-    with av.open(str(tmp), mode="w") as c:
-        vs = c.add_stream("libx264", rate=rate)
-        vs.width, vs.height = frames.shape[2], frames.shape[1]
-        vs.pix_fmt = "yuv420p"
-        # Deterministic output: one thread, fixed preset.
-        vs.options = {"crf": str(crf), "preset": "veryfast", "threads": "1"}
-        vs.codec_context.thread_count = 1
-        a_stream = None
-        if audio is not None:
-            a_stream = c.add_stream("pcm_s16le" if codec == "pcm" else "aac", rate=sample_rate)
-            a_stream.layout = "mono"
-        for img in frames:
-            for packet in vs.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(img), format="rgb24")):
-                c.mux(packet)
-        for packet in vs.encode():
-            c.mux(packet)
-        if a_stream is not None:
-            x = np.clip(np.asarray(audio, dtype=np.float32).reshape(-1), -1.0, 1.0)
-            if codec == "pcm":
-                data = np.round(x * 32767.0).astype(np.int16)[None, :]
-                fmt = "s16"
-            else:
-                data, fmt = x[None, :], "fltp"
-            block = 1024
-            for i in range(0, data.shape[1], block):
-                af = av.AudioFrame.from_ndarray(np.ascontiguousarray(data[:, i : i + block]), format=fmt, layout="mono")
-                af.sample_rate = sample_rate
-                af.pts = i
-                af.time_base = Fraction(1, sample_rate)
-                for packet in a_stream.encode(af):
+    try:
+        with av.open(str(tmp), mode="w") as c:
+            vs = c.add_stream("libx264", rate=rate)
+            vs.width, vs.height = frames.shape[2], frames.shape[1]
+            vs.pix_fmt = "yuv420p"
+            # Deterministic output: one thread, fixed preset.
+            vs.options = {"crf": str(crf), "preset": "veryfast", "threads": "1"}
+            vs.codec_context.thread_count = 1
+            a_stream = None
+            if audio is not None:
+                a_stream = c.add_stream("pcm_s16le" if codec == "pcm" else "aac", rate=sample_rate)
+                a_stream.layout = "mono"
+            for img in frames:
+                for packet in vs.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(img), format="rgb24")):
                     c.mux(packet)
-            for packet in a_stream.encode():
+            for packet in vs.encode():
                 c.mux(packet)
-    tmp.replace(p)
+            if a_stream is not None:
+                x = np.clip(np.asarray(audio, dtype=np.float32).reshape(-1), -1.0, 1.0)
+                if codec == "pcm":
+                    data = np.round(x * 32767.0).astype(np.int16)[None, :]
+                    fmt = "s16"
+                else:
+                    data, fmt = x[None, :], "fltp"
+                block = 1024
+                for i in range(0, data.shape[1], block):
+                    af = av.AudioFrame.from_ndarray(np.ascontiguousarray(data[:, i : i + block]), format=fmt, layout="mono")
+                    af.sample_rate = sample_rate
+                    af.pts = i
+                    af.time_base = Fraction(1, sample_rate)
+                    for packet in a_stream.encode(af):
+                        c.mux(packet)
+                for packet in a_stream.encode():
+                    c.mux(packet)
+        tmp.replace(p)
+    except (av.error.FFmpegError, OSError, ValueError) as exc:
+        # A full disk or an unwritable folder: this item fails, no partial file is left behind.
+        tmp.unlink(missing_ok=True)
+        raise MediaError(f"cannot write video ({exc})", p) from exc
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     return p

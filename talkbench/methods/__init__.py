@@ -11,6 +11,9 @@ for _name, _spec in {
     "cals": "cals.adapter:CALSMethod",
     "wav2lip": "baselines.wav2lip.adapter:Wav2LipMethod",
     "synctalkface": "baselines.synctalkface.adapter:SyncTalkFaceMethod",
+    "audio2head": "baselines.audio2head.adapter:Audio2HeadMethod",
+    "pcavs": "baselines.pcavs.adapter:PCAVSMethod",
+    "atvgnet": "baselines.atvgnet.adapter:ATVGnetMethod",
     "precomputed": "talkbench.methods.precomputed:PrecomputedMethod",
     "external": "talkbench.methods.external:ExternalMethod",
 }.items():

@@ -14,6 +14,8 @@ from typing import Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
 
+from talkbench.types import PROTOCOL_SR
+
 
 @dataclass(frozen=True)
 class MetricInfo:
@@ -25,6 +27,21 @@ class MetricInfo:
     version: str
     description: str = ""
     unit: str = ""
+    label: str = ""  # column header in tables ("LSE-C"); the name when empty
+    in_table: bool = True  # False: recorded and exported, but not a column of the summary table
+    # "sample": one value per sample (rows in ``results``); "dataset": one value per method over the
+    # whole run (FID, FVD), computed from per-sample features at the end of a run (``dataset_results``).
+    level: Literal["sample", "dataset"] = "sample"
+
+    @property
+    def header(self) -> str:
+        return f"{self.label or self.name} {'↑' if self.higher_is_better else '↓'}"
+
+    @classmethod
+    def from_record(cls, d: Mapping[str, Any]) -> MetricInfo:
+        """From the dict stored in run.json (older records lack the later fields)."""
+        known = {f for f in cls.__dataclass_fields__}
+        return cls(**{k: v for k, v in d.items() if k in known})
 
 
 @dataclass(frozen=True)
@@ -41,10 +58,31 @@ class ScoreInput:
     audio: np.ndarray
     reference: np.ndarray | None = None
     fps: float = 25.0
-    sample_rate: int = 16000
+    sample_rate: int = PROTOCOL_SR
     word: str | None = None
     reference_landmarks: np.ndarray | None = None
     meta: Mapping[str, Any] = field(default_factory=dict)
+
+
+INPUTS = ("reference", "word", "reference_landmarks", "mask_frames")
+
+
+def missing_inputs(scorer: Any, item: ScoreInput) -> list[str]:
+    """The inputs ``scorer.requires`` that ``item`` does not have."""
+    have = {"reference": item.reference is not None, "word": item.word is not None,
+            "reference_landmarks": item.reference_landmarks is not None,
+            "mask_frames": bool(item.meta.get("mask_frames"))}
+    return [r for r in getattr(scorer, "requires", ()) if not have[r]]
+
+
+def not_applicable(scorer: Any, item: ScoreInput) -> str | None:
+    """Why ``scorer`` does not apply to ``item`` (its optional ``not_applicable(item)`` method), else None.
+
+    Not applicable is neither a value nor a failure: the item has what the scorer needs, but the
+    scorer's own scope excludes it (an LRW word outside a word-subset lip reader's vocabulary). The
+    runner writes no rows for it, counts it per reason in run.json, and the exit code ignores it."""
+    fn = getattr(scorer, "not_applicable", None)
+    return fn(item) if callable(fn) else None
 
 
 @runtime_checkable
@@ -55,10 +93,35 @@ class Scorer(Protocol):
 
     name: str
     outputs: tuple[MetricInfo, ...]
+    # What the scorer needs beyond the generated frames and audio, among "reference", "word",
+    # "reference_landmarks", "mask_frames": an item lacking one is not scored (no row), and the run
+    # record says why. Scorers without the attribute need nothing more.
+    requires: tuple[str, ...]
+    # Optional: ``not_applicable(item) -> str | None``, a reason when the item is outside the scorer's
+    # scope (see :func:`not_applicable`); scorers without it apply to every item they can score.
 
     def provenance(self) -> dict[str, Any]:
         """Critic weights (path, sha256, training data) and options; {} for pure metrics."""
         ...
 
     def score(self, item: ScoreInput) -> dict[str, float]:
+        ...
+
+
+@runtime_checkable
+class DatasetScorer(Protocol):
+    """A dataset-level metric (FID, FVD): ``features`` per sample (generated and reference rows), and
+    ``compute`` over all samples of one method. ``level = "dataset"`` tells the runner."""
+
+    name: str
+    level: str
+    outputs: tuple[MetricInfo, ...]
+
+    def provenance(self) -> dict[str, Any]:
+        ...
+
+    def features(self, item: ScoreInput) -> tuple[np.ndarray, np.ndarray]:
+        ...
+
+    def compute(self, generated: list[np.ndarray], reference: list[np.ndarray]) -> dict[str, Any]:
         ...

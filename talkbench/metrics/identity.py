@@ -46,8 +46,9 @@ def cosine(a: np.ndarray, b: np.ndarray) -> float:
 
 class IdentityScorer:
     name = "csim"
+    requires = ("reference",)
     outputs = (MetricInfo("csim", True, "paired", "csim-dlib-resnet-v1-1",
-                          "cosine similarity of dlib face embeddings to the reference identity"),)
+                          "cosine similarity of dlib face embeddings to the reference identity", label="CSIM"),)
 
     def __init__(self, device: str = "cpu", **_: Any) -> None:
         self.detector = FaceDetector(upsample=1, max_side=0)

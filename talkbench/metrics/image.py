@@ -10,16 +10,18 @@ from talkbench.metrics.pairing import pair_frames
 
 PSNR_INFO = MetricInfo(
     "psnr", True, "paired", "psnr-1",
-    "mean per-frame PSNR (dB, uint8 RGB, data range 255); identical frames counted apart", "dB",
+    "mean per-frame PSNR (dB, uint8 RGB, data range 255); identical frames counted apart", "dB", "PSNR",
 )
 SSIM_INFO = MetricInfo(
     "ssim", True, "paired", "ssim-1",
-    "mean per-frame SSIM, Gaussian window sigma 1.5, per channel (= skimage gaussian_weights=True)",
+    "mean per-frame SSIM, Gaussian window sigma 1.5, per channel (= skimage gaussian_weights=True)", "", "SSIM",
 )
 
 
 class _PairedImageScorer:
     """Shared set-up of the pure image metrics (no critic, so no provenance)."""
+
+    requires = ("reference",)
 
     def __init__(self, device: str = "cpu", **_: Any) -> None:
         self.device = device

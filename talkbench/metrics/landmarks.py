@@ -91,6 +91,7 @@ def _compute_landmarks_pair(gen: np.ndarray, ref: np.ndarray, box_source: str,
 
 class LMDScorer:
     name = "lmd"
+    requires = ("reference",)
 
     def __init__(self, device: str = "cpu", variant: str = "mean-centred", canonical: int = 128,
                  box_source: str = "auto", **_: Any) -> None:
@@ -101,7 +102,7 @@ class LMDScorer:
         self.variant, self.canonical, self.box_source = variant, canonical, box_source
         self.outputs = (
             MetricInfo("lmd", False, "paired", f"lmd-{variant}-dlib68-{box_source}-1",
-                       f"mouth landmark distance ({LMD_VARIANTS[variant].source}), px at {canonical}", "px"),
+                       f"mouth landmark distance ({LMD_VARIANTS[variant].source}), px at {canonical}", "px", "LMD"),
         )
 
     def provenance(self) -> dict[str, Any]:
@@ -129,8 +130,9 @@ class LMDSpanScorer(LMDScorer):
         super().__init__(device, variant, canonical, box_source, **options)
         version = f"lmd-span-{variant}-dlib68-{box_source}-1"
         self.outputs = (
-            MetricInfo("lmd_span", False, "paired", version, "LMD on the frames whose audio was masked", "px"),
-            MetricInfo("lmd_outside", False, "paired", version, "LMD on the other frames", "px"),
+            MetricInfo("lmd_span", False, "paired", version, "LMD on the frames whose audio was masked", "px",
+                       "LMD in span"),
+            MetricInfo("lmd_outside", False, "paired", version, "LMD on the other frames", "px", "LMD outside"),
         )
 
     def score(self, item: ScoreInput) -> dict[str, float]:

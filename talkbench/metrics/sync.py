@@ -2,7 +2,7 @@
 
 Weights: ``weights=`` if given; else the official ``syncnet_v2.model`` when found in
 ``$TALKBENCH_WEIGHTS`` / the cache ``weights/`` folder; else the shipped synthetic critic
-``checkpoints/syncnet-synth.safetensors`` when present. Results always carry the critic's file and
+``talkbench/checkpoints/syncnet-synth.safetensors`` when present. Results always carry the critic's file and
 sha256 (``provenance()``); the metric version includes the sha256 prefix so numbers from different
 critics never share a column.
 
@@ -17,38 +17,21 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import cv2
-import numpy as np
-
+from talkbench.critics.sync_eval import FULL_VIEW, lse, to_syncnet_frames
 from talkbench.errors import MetricError
 from talkbench.metrics.base import MetricInfo, ScoreInput
-from talkbench.metrics.functional.sync import lse
+from talkbench.types import PROTOCOL_SR
 
 
 def default_syncnet_weights() -> Path | None:
-    from talkbench._cli.doctor import find_weights
-    from talkbench.weights import shipped_weights
+    from talkbench.weights import find_weights, shipped_weights
 
     return find_weights("syncnet_v2.model") or shipped_weights("syncnet-synth")
 
 
-FULL_VIEW = (0.0, 0.0, 1.0, 1.0)
-
-
-def to_syncnet_frames(frames_rgb: np.ndarray, view: tuple[float, float, float, float] = FULL_VIEW) -> np.ndarray:
-    """(T, S, S, 3) RGB crops -> (T, 224, 224, 3) BGR of the ``view`` box (x0, y0, x1, y1 in fractions)."""
-    if tuple(view) != FULL_VIEW:
-        h, w = frames_rgb.shape[1:3]
-        x0, y0, x1, y1 = view
-        frames_rgb = frames_rgb[:, round(y0 * h) : round(y1 * h), round(x0 * w) : round(x1 * w)]
-    if frames_rgb.shape[1:3] == (224, 224):
-        return np.ascontiguousarray(frames_rgb[..., ::-1])
-    interp = cv2.INTER_LINEAR
-    return np.stack([cv2.resize(f, (224, 224), interpolation=interp)[..., ::-1] for f in frames_rgb])
-
-
 class LSEScorer:
     name = "lse"
+    requires: tuple[str, ...] = ()
 
     def __init__(self, device: str = "cpu", weights: str | Path | None = None, vshift: int = 15,
                  quirks: bool = True, **_: Any) -> None:
@@ -69,9 +52,12 @@ class LSEScorer:
         suffix = "" if quirks else "_valid"
         tag = f"syncnet-{self.record['sha256'][:12]}-{'evaluate' if quirks else 'valid'}-1"
         self.outputs = (
-            MetricInfo(f"lse_d{suffix}", False, "no-reference", tag, "SyncNet min mean distance (LSE-D)"),
-            MetricInfo(f"lse_c{suffix}", True, "no-reference", tag, "SyncNet confidence: median - min (LSE-C)"),
-            MetricInfo(f"av_offset{suffix}", False, "no-reference", tag, "offset (frames) at the minimum"),
+            MetricInfo(f"lse_d{suffix}", False, "no-reference", tag, "SyncNet min mean distance (LSE-D)",
+                       label=f"LSE-D{' (valid)' if suffix else ''}"),
+            MetricInfo(f"lse_c{suffix}", True, "no-reference", tag, "SyncNet confidence: median - min (LSE-C)",
+                       label=f"LSE-C{' (valid)' if suffix else ''}"),
+            MetricInfo(f"av_offset{suffix}", False, "no-reference", tag, "offset (frames) at the minimum",
+                       "frames", "AV offset", in_table=False),
         )
 
     def provenance(self) -> dict[str, Any]:
@@ -79,7 +65,7 @@ class LSEScorer:
 
     def score(self, item: ScoreInput) -> dict[str, float]:
         frames = to_syncnet_frames(item.generated, self.view)
-        if item.sample_rate != 16000:
+        if item.sample_rate != PROTOCOL_SR:
             raise MetricError(f"LSE needs 16 kHz audio, got {item.sample_rate}")
         r = lse(self.model, frames, item.audio, self.vshift, self.quirks, self.device)
         suffix = "" if self.quirks else "_valid"

@@ -13,13 +13,14 @@ from talkbench.metrics.pairing import pair_frames
 
 class LandmarkVelocityScorer:
     name = "lvd"
+    requires = ("reference",)
 
     def __init__(self, device: str = "cpu", canonical: int = 128, box_source: str = "auto", **_: Any) -> None:
         if box_source not in BOX_SOURCES:
             raise MetricError(f"box_source must be one of {', '.join(BOX_SOURCES)}, got {box_source!r}")
         self.canonical, self.box_source = canonical, box_source
         self.outputs = (MetricInfo("lvd", False, "paired", f"lvd-dlib68-{box_source}-1",
-                                   "mouth landmark velocity error (jitter), px/frame", "px"),)
+                                   "mouth landmark velocity error (jitter), px/frame", "px", "LVD"),)
 
     def provenance(self) -> dict[str, Any]:
         return {"landmarks": "dlib shape_predictor_68_face_landmarks", "canonical": self.canonical,

@@ -11,11 +11,15 @@ corpus version and seed produce identical audio samples and frames.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import functools
 import hashlib
 import json
 import multiprocessing as mp
 import os
+import shutil
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,7 +34,7 @@ from talkbench.datasets.synth.speech import VOICES, synthesize
 from talkbench.errors import ConfigError, DatasetError
 
 CORPUS_VERSION = "synth-lrs2-1"
-VERSIONS = {"synth-lrs2": CORPUS_VERSION, "synth-lrw": "synth-lrw-1", "synth-hdtf": "synth-hdtf-1"}
+VERSIONS = {"synth-lrs2": CORPUS_VERSION, "synth-lrw": "synth-lrw-1", "synth-hdtf": "synth-hdtf-2"}  # -2: 512 px renders
 LRW_FRAMES = 29  # LRW: 1.16 s windows with the target word centred
 FPS = 25
 SR = 16000
@@ -54,8 +58,8 @@ class CorpusSpec:
 SPECS = {"synth-lrs2": CorpusSpec("synth-lrs2", 160, 4, 12),
          # LRW-like: a target word with one context word each side (cut to 29 frames around it).
          "synth-lrw": CorpusSpec("synth-lrw", 256, 1, 1),
-         # HDTF-like: long monologues (about 10-25 s) at 256 px.
-         "synth-hdtf": CorpusSpec("synth-hdtf", 256, 30, 70)}
+         # HDTF-like: long monologues (about 10-25 s) at HDTF's distributed resolution, 512 px.
+         "synth-hdtf": CorpusSpec("synth-hdtf", 512, 30, 70)}
 
 
 def load_vocabulary(path: str | Path = WORDS_FILE) -> list[str]:
@@ -95,6 +99,20 @@ def _clip_plan(spec: CorpusSpec, split: str, index: int, seed: int, vocab: list[
     }
 
 
+def head_motion(rng: np.random.Generator, n_frames: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per-frame head pose of a clip: in-plane angle (rad), shifts dx, dy (fractions of the frame) and
+    scale, as :func:`face.pose_matrix` takes them. Draws 8 numbers from ``rng`` (a clip's
+    ``default_rng(plan["motion_seed"])``, which then goes on to draw the blinks)."""
+    ph = rng.uniform(0, 2 * np.pi, 4)
+    f = rng.uniform(0.15, 0.5, 4)
+    t = np.arange(n_frames) / FPS
+    angle = 0.04 * np.sin(2 * np.pi * f[0] * t + ph[0])
+    dx = 0.015 * np.sin(2 * np.pi * f[1] * t + ph[1])
+    dy = 0.012 * np.sin(2 * np.pi * f[2] * t + ph[2])
+    scale = 1 + 0.02 * np.sin(2 * np.pi * f[3] * t + ph[3])
+    return angle, dx, dy, scale
+
+
 def render_clip(spec: CorpusSpec, plan: dict, seed: int) -> dict:
     """Audio, frames, landmarks and parameters of one clip (pure function of ``plan`` and ``seed``)."""
     utt = synthesize(plan["text"], plan["voice"], plan["rate"], plan["pitch"], SR)
@@ -117,13 +135,7 @@ def render_clip(spec: CorpusSpec, plan: dict, seed: int) -> dict:
     params = trajectory(segs, times)
     identity = make_identity(plan["identity"], seed)
     rng = np.random.default_rng(plan["motion_seed"])
-    ph = rng.uniform(0, 2 * np.pi, 4)
-    f = rng.uniform(0.15, 0.5, 4)
-    t = np.arange(n_frames) / FPS
-    angle = 0.04 * np.sin(2 * np.pi * f[0] * t + ph[0])
-    dx = 0.015 * np.sin(2 * np.pi * f[1] * t + ph[1])
-    dy = 0.012 * np.sin(2 * np.pi * f[2] * t + ph[2])
-    scale = 1 + 0.02 * np.sin(2 * np.pi * f[3] * t + ph[3])
+    angle, dx, dy, scale = head_motion(rng, n_frames)
     blink = np.zeros(n_frames)
     for start in np.flatnonzero(rng.random(n_frames) < 0.012):
         blink[start : start + 4] = np.maximum(blink[start : start + 4], [0.5, 1.0, 1.0, 0.5][: min(4, n_frames - start)])
@@ -212,7 +224,7 @@ def _write_clip(args: tuple) -> str:
 
 def build_corpus(corpus: str = "synth-lrs2", out: str | Path | None = None, clips: int | dict[str, int] | None = None,
                  seed: int = 0, splits: tuple[str, ...] = ("test",), progress: bool = True, workers: int | None = None,
-                 photo: bool = False) -> Path:
+                 photo: bool = False, partial_ok: bool = False) -> Path:
     """Generate ``splits`` of ``corpus`` into ``out`` (idempotent: finished clips are kept).
 
     Args:
@@ -223,6 +235,8 @@ def build_corpus(corpus: str = "synth-lrs2", out: str | Path | None = None, clip
         splits: which splits to write.
         progress: show a progress bar.
         workers: processes (default up to 2).
+        partial_ok: accept a folder without CORPUS.json (an interrupted build of this corpus, see
+            :func:`ensure_corpus`); otherwise such a non-empty folder is refused.
         photo: every 4th clip uses a real portrait from ``shared/data/real/portraits`` beside the repository (or ``$TALKBENCH_PORTRAITS``) (the
             version gets a ``+photo`` suffix and CORPUS.json lists the portraits' hashes). A
             :class:`DatasetError` when the folder is missing.
@@ -256,7 +270,7 @@ def build_corpus(corpus: str = "synth-lrs2", out: str | Path | None = None, clip
             raise DatasetError(f"folder holds a different corpus ({old.get('corpus')} {old.get('version')} seed "
                                f"{old.get('seed')}); refusing to overwrite it with {corpus} {version} seed {seed}", root)
         info = old
-    elif root.exists() and any(root.iterdir()):
+    elif root.exists() and any(root.iterdir()) and not partial_ok:
         raise DatasetError("output folder is not empty and holds no CORPUS.json; refusing to write into it", root)
     vocab = load_vocabulary()
     workers = workers or min(2, os.cpu_count() or 1)
@@ -305,12 +319,53 @@ def build_corpus(corpus: str = "synth-lrs2", out: str | Path | None = None, clip
     return root
 
 
+@contextlib.contextmanager
+def _file_lock(path: Path):
+    """An exclusive advisory lock (released when the process dies, so a crash leaves no stale lock)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as f:
+        fcntl.flock(f.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+
+
+def _has_split(root: Path, split: str) -> bool:
+    manifest = root / "CORPUS.json"
+    try:
+        return manifest.exists() and split in json.loads(manifest.read_text()).get("splits", {})
+    except (OSError, json.JSONDecodeError):
+        return False
+
+
 def ensure_corpus(corpus: str = "synth-lrs2", split: str = "test", seed: int = 0) -> Path:
-    """The default corpus in the cache, generating ``split`` on first use."""
+    """The default corpus in the cache, generating ``split`` on first use.
+
+    Concurrent callers serialise on a lock file beside the corpus, and the one that builds re-checks
+    first, so two runs on an empty cache both succeed and the corpus is built once. A first build
+    goes to a hidden ``.<name>.building`` folder renamed into place when complete, so an
+    interrupted build never leaves a half corpus where readers look (the next build resumes it:
+    finished clips are kept). Splits added to an existing corpus are written in place; CORPUS.json
+    lists a split only once it is complete.
+    """
     if corpus not in SPECS:
         raise ConfigError(f"unknown synthetic corpus {corpus!r}; available: {', '.join(SPECS)}")
     root = cache_dir() / "synth" / f"{VERSIONS[corpus]}-seed{seed}"
-    manifest = root / "CORPUS.json"
-    if manifest.exists() and split in json.loads(manifest.read_text()).get("splits", {}):
+    if _has_split(root, split):
         return root
-    return build_corpus(corpus, root, seed=seed, splits=(split,))
+    with _file_lock(root.with_name(f".{root.name}.lock")):
+        if _has_split(root, split):  # built by another process while this one waited
+            return root
+        if (root / "CORPUS.json").exists():
+            return build_corpus(corpus, root, seed=seed, splits=(split,))
+        building = root.with_name(f".{root.name}.building")
+        build_corpus(corpus, building, seed=seed, splits=(split,), partial_ok=True)
+        if root.exists():
+            # A folder without CORPUS.json: a build interrupted before builds were atomic. Move it
+            # aside first so the rename below cannot fail, then drop it (it is our own cache).
+            stale = root.with_name(f".{root.name}.stale-{os.getpid()}-{time.time_ns()}")
+            root.rename(stale)
+            shutil.rmtree(stale, ignore_errors=True)
+        building.rename(root)
+        return root

@@ -117,9 +117,9 @@ def structural_similarity(
         batch_size: frames per step; default 2 on CPU (the maps then stay in cache) and 256 on CUDA.
         precision: ``"float32"`` (agrees with skimage to ~1e-8) or ``"float64"`` (~1e-15).
         threads: torch intra-op threads on CPU while computing (None: torch's setting). The
-            per-step maps are small, so thread synchronisation costs more than it saves: on the
-            shared 2-core development machine 1 thread ran 5-10x faster than 2; parallelise over
-            samples instead.
+            per-step maps are small, so thread synchronisation costs more than it saves (1 thread
+            measured 5-10x faster than 2 on a loaded 2-core CPU; ``benchmarks/bench_metrics.py``);
+            parallelise over samples instead.
 
     Raises:
         MetricError: shapes differ, clip empty, or frames smaller than the window.
