@@ -12,7 +12,7 @@ Wav2Lip adapter does. ``@mask=N``: the masked frames' audio is zeroed (no mask t
 
 Weights, in order: ``load(weights=...)`` (the authors' ``{"model_state_dict", "dec_state_dict",
 "disc_state_dict"}`` or our safetensors); ``synctalkface.ckpt`` on ``talkbench doctor``'s search path;
-the shipped ``checkpoints/synctalkface-synth.safetensors``.
+the shipped ``talkbench/checkpoints/synctalkface-synth.safetensors``.
 """
 
 from __future__ import annotations
@@ -39,8 +39,7 @@ OFFICIAL_NAME = "synctalkface.ckpt"
 
 
 def default_weights() -> Path | None:
-    from talkbench._cli.doctor import find_weights
-    from talkbench.weights import shipped_weights
+    from talkbench.weights import find_weights, shipped_weights
 
     return find_weights(OFFICIAL_NAME) or shipped_weights("synctalkface-synth")
 

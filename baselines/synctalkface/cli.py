@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
@@ -52,7 +51,7 @@ def _parse_box(face_box: str | None) -> tuple[float, float, float, float] | None
               help="Warm-start generator + decoder from a Wav2Lip generator of the same width (a CPU-budget aid, "
                    "not the authors' recipe); only before the generator has trained.")
 @click.option("--export", type=click.Path(dir_okay=False), default=None,
-              help="Write generator + decoder as fp16 safetensors + card (e.g. checkpoints/synctalkface-synth.safetensors); "
+              help="Write generator + decoder as fp16 safetensors + card (e.g. talkbench/checkpoints/synctalkface-synth.safetensors); "
                    "the expert goes beside it as <name>-expert.safetensors.")
 def train_synctalkface(stage: str, dataset: str, root: str | None, split: str, val_split: str, width: float,
                        expert_steps: int, generator_steps: int, gan_steps: int, batch_size: int, expert_batch_size: int,
@@ -63,14 +62,11 @@ def train_synctalkface(stage: str, dataset: str, root: str | None, split: str, v
     from baselines.synctalkface.model import SIZE
     from baselines.synctalkface.train import STAGES, SyncTalkFaceTrainConfig, SyncTalkFaceTrainer
     from baselines.wav2lip.train import Wav2LipClips
-    from talkbench._cli.command_line import command_line
     from talkbench.errors import TalkbenchError
     from talkbench.runner import resolve_device
+    from talkbench.training import command_line, set_threads, write_metrics
 
-    if threads:
-        import torch
-
-        torch.set_num_threads(threads)
+    set_threads(threads)
     cfg = SyncTalkFaceTrainConfig(dataset=dataset, root=root, split=split, val_split=val_split, width=width,
                                   expert_steps=expert_steps, generator_steps=generator_steps, gan_steps=gan_steps,
                                   batch_size=batch_size, expert_batch_size=expert_batch_size, lr=lr, disc_lr=disc_lr,
@@ -97,7 +93,7 @@ def train_synctalkface(stage: str, dataset: str, root: str | None, split: str, v
     metrics = {**last, "expert_val_loss": trainer.expert_eval(), **{f"generator_{k}": v for k, v in trainer.generator_eval().items()}}
     if trainer.rank != 0:
         return
-    (Path(out) / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    metrics = write_metrics(out, metrics, resume)
     click.echo(f"metrics: {metrics}")
     if export:
         from baselines.synctalkface.export import export_models

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from talkbench.distributed import unwrap
-from talkbench.weights import save_weights
+from talkbench.training import export_weights
 
 
 def expert_path(path: Path) -> Path:
@@ -23,10 +23,10 @@ def export_models(trainer, path: Path, *, command: str, clips: int, metrics: dic
               "data": {"dataset": cfg.dataset, "split": cfg.split, "clips": clips},
               "seed": cfg.seed, "metrics": metrics, "steps": trainer.step, "config": asdict(cfg),
               **({"init": trainer.init} if trainer.init else {})}
-    cards = {path: save_weights(path, gen_sd, {**common, "expert": expert_path(path).name,
-                                               "note": "SyncTalkFace generator + decoder (Audio-Lip Memory) trained with "
-                                                       "talkbench's re-implementation of the authors' recipe"})}
+    cards = {path: export_weights(path, gen_sd, **common, expert=expert_path(path).name,
+                                  note="SyncTalkFace generator + decoder (Audio-Lip Memory) trained with "
+                                       "talkbench's re-implementation of the authors' recipe")}
     ep = expert_path(path)
-    cards[ep] = save_weights(ep, unwrap(trainer.expert).state_dict(),
-                             {**common, "note": "SyncTalkFace's 128-px lip-sync expert (SyncNet_color at 128)"})
+    cards[ep] = export_weights(ep, unwrap(trainer.expert).state_dict(), **common,
+                               note="SyncTalkFace's 128-px lip-sync expert (SyncNet_color at 128)")
     return cards
