@@ -24,6 +24,16 @@ def _weights(values: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
     return tuple(out)
 
 
+def _batch_sizes(values: tuple[str, ...]) -> dict[str, int]:
+    out = {}
+    for v in values:
+        m, _, b = v.partition("=")
+        if not m or not b.strip().lstrip("-").isdigit():
+            raise click.UsageError(f"--batch-size expects METHOD=B (or *=B for every method), got {v!r}")
+        out[m.strip()] = int(b)
+    return out
+
+
 @click.command(name="run")
 @click.option("--methods", required=True, help="Comma-separated method names, e.g. cals,wav2lip.")
 @click.option("--dataset", default="synth-lrs2", show_default=True)
@@ -46,9 +56,19 @@ def _weights(values: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
 @click.option("--fresh", is_flag=True,
               help="If --run-dir already holds a run, start a new directory beside it (<run-dir>-N) instead of "
                    "resuming (resuming is refused when the weights, critics, versions, protocol or data changed).")
+@click.option("--workers", type=int, default=None,
+              help="Processes preparing samples (decode, crop, landmarks) ahead of generation; 0: the serial "
+                   "path, one sample at a time. Default: the number of cores minus one (at least 1).")
+@click.option("--batch-size", "batch_size", multiple=True, metavar="METHOD=B",
+              help="Requests per Method.generate call for METHOD (repeatable; *=B for every method; default 4).")
+@click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+              help="local: this machine (pipelined); ray: actors on a Ray cluster (pip install 'talkbench[ray]').")
+@click.option("--address", default=None,
+              help="With --executor ray: the cluster (auto | HOST:PORT); default: a Ray instance on this machine.")
 def run(methods: str, dataset: str, root: str | None, split: str, metrics: str, weights: tuple[str, ...],
         limit: int | None, device: str, run_dir: str | None, crop: str, no_gt: bool, no_report: bool,
-        no_gen_cache: bool, no_retry_failed: bool, fresh: bool) -> None:
+        no_gen_cache: bool, no_retry_failed: bool, fresh: bool, workers: int | None, batch_size: tuple[str, ...],
+        executor: str, address: str | None) -> None:
     """Generate with every method, score every sample, store tidy rows, write the report.
 
     Re-running the same command on the same --run-dir resumes: finished items are kept, failed ones
@@ -65,8 +85,11 @@ def run(methods: str, dataset: str, root: str | None, split: str, metrics: str, 
         limit=limit, device=device, crop=crop, include_gt=not no_gt,
     )
     run_dir = run_dir or f"runs/{dataset}-{time.strftime('%Y%m%d-%H%M%S')}"
+    if address is not None and executor != "ray":
+        raise click.UsageError("--address is for --executor ray")
     summary = run_lib(config, run_dir, gen_cache=False if no_gen_cache else None, retry_failed=not no_retry_failed,
-                      fresh=fresh)
+                      fresh=fresh, workers=workers, batch_sizes=_batch_sizes(batch_size), executor=executor,
+                      address=address)
     click.echo(f"run dir: {summary.run_dir}  samples: {summary.samples}  generated+scored: {summary.pairs_done}  "
                f"resumed (skipped): {summary.pairs_skipped}  retried: {summary.retried}  "
                f"failed items: {summary.failures}  "
