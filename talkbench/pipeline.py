@@ -33,7 +33,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import CancelledError, Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
@@ -52,11 +52,16 @@ def default_workers() -> int:
     return max(1, min(8, (os.cpu_count() or 2) - 1))
 
 
-def _worker_init(cache: str | None) -> None:
+_SCORING: dict[str, Any] = {}  # in a worker: how to build the scorers, and once built, the scorers
+
+
+def _worker_init(cache: str | None, scoring: dict[str, Any] | None = None) -> None:
     # Ctrl-C is the main process's to handle (clean stop); a worker finishing its item is harmless.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     if cache:
         os.environ["TALKBENCH_CACHE"] = cache
+    _SCORING.clear()
+    _SCORING.update(scoring or {})
     try:
         import cv2
 
@@ -71,44 +76,69 @@ def _prepare_in_worker(sample: Any, size: int, crop: str) -> tuple[Any, str | No
     return prepare(sample, size, crop)
 
 
-def make_pool(workers: int) -> ProcessPoolExecutor:
-    """Preparation workers, forked from a clean forkserver (never from this process, which holds
-    torch's thread pools and the loaded models)."""
+def _score_in_worker(item: Any, method: str, dataset: str, sample_id: str) -> list[Row]:
+    """A pair's rows, computed by this worker's own copy of the scorers (built on first use)."""
+    from talkbench.runner import score_rows
+
+    if "scorers" not in _SCORING:
+        import torch
+
+        from talkbench.metrics import build_scorers
+
+        torch.set_num_threads(_SCORING.get("threads", 1))
+        _SCORING["scorers"], _ = build_scorers(_SCORING["metrics"], _SCORING["device"], _SCORING["options"])
+    return score_rows(_SCORING["scorers"], item, method, dataset, sample_id)
+
+
+def make_pool(workers: int, scoring: dict[str, Any] | None = None) -> ProcessPoolExecutor:
+    """Workers forked from a clean forkserver (never from this process, which holds torch's thread
+    pools and the loaded models). ``scoring``: what they need to build the scorers themselves."""
     from talkbench.cache import cache_dir
 
     ctx = multiprocessing.get_context("forkserver")
     ctx.set_forkserver_preload(["talkbench.faces.crop", "talkbench.runner"])
     return ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_worker_init,
-                               initargs=(str(cache_dir()),))
+                               initargs=(str(cache_dir()), scoring))
 
 
 class Prefetcher:
     """Prepared samples in order, at most ``prefetch`` in flight; survives worker deaths."""
 
     def __init__(self, plan: list[tuple[Any, list[str]]], size: int, crop: str, workers: int, prefetch: int,
-                 pool_factory: Callable[[int], Any] = make_pool) -> None:
+                 scoring: dict[str, Any] | None = None) -> None:
         self.plan, self.size, self.crop = plan, size, crop
-        self.workers, self.prefetch, self.pool_factory = workers, max(1, prefetch), pool_factory
+        self.workers, self.prefetch, self.scoring = workers, max(1, prefetch), scoring
         self.pool: Any = None
+        self.generation = 0  # which pool: a future of an earlier one is never a reason to restart
         self.restarts = 0
+        self.lock = threading.Lock()  # the writer thread submits nothing, but reads results
 
-    def _submit(self, sample: Any) -> Future:
-        while True:
-            if self.pool is None:
-                self.pool = self.pool_factory(self.workers)
-            try:
-                return self.pool.submit(_prepare_in_worker, sample, self.size, self.crop)
-            except BrokenProcessPool:
-                self._restart()
+    def submit(self, fn: Callable[..., Any], *args: Any) -> tuple[Future, int]:
+        with self.lock:
+            while True:
+                if self.pool is None:
+                    self.pool = make_pool(self.workers, self.scoring)
+                    self.generation += 1
+                try:
+                    return self.pool.submit(fn, *args), self.generation
+                except BrokenProcessPool:
+                    self._restart(self.generation)
 
-    def _restart(self) -> None:
-        if self.pool is not None:
+    def _submit(self, sample: Any) -> tuple[Future, int]:
+        return self.submit(_prepare_in_worker, sample, self.size, self.crop)
+
+    def score(self, item: Any, method: str, dataset: str, sample_id: str) -> Future:
+        """Score a pair in a worker (which holds its own scorers)."""
+        return self.submit(_score_in_worker, item, method, dataset, sample_id)[0]
+
+    def _restart(self, generation: int) -> None:
+        if self.pool is not None and generation == self.generation:
             self.pool.shutdown(wait=False, cancel_futures=True)
-        self.pool = None
-        self.restarts += 1
+            self.pool = None
+            self.restarts += 1
 
     def __iter__(self) -> Iterator[tuple[Any, list[str], Any, str | None]]:
-        inflight: deque[list[Any]] = deque()  # [sample, pending, future or None, attempts]
+        inflight: deque[list[Any]] = deque()  # [sample, pending, (future, pool) or None, attempts]
         todo = iter(self.plan)
 
         def fill() -> None:
@@ -129,14 +159,18 @@ class Prefetcher:
                     yield sample, pending, None, None
                     continue
                 try:
-                    clip, why = fut.result()
-                except BrokenProcessPool:
+                    clip, why = fut[0].result()
+                except (BrokenProcessPool, CancelledError):
                     self._recover(inflight)
                     continue
                 inflight.popleft()
                 fill()
                 yield sample, pending, clip, why
         finally:
+            self.close()
+
+    def close(self) -> None:
+        with self.lock:
             if self.pool is not None:
                 # Running items finish in their workers; queued ones are dropped (not committed: a
                 # resume does them).
@@ -145,15 +179,19 @@ class Prefetcher:
 
     def _recover(self, inflight: deque[list[Any]]) -> None:
         """A worker died: start a new pool and submit again what it lost (finished items are kept)."""
-        broken = [x for x in inflight if x[2] is not None and not (x[2].done() and x[2].exception() is None)]
-        log.warning("a preparation worker died; restarting the pool and retrying %d item(s)", len(broken))
-        self._restart()
+        def ok(f: Future) -> bool:
+            return f.done() and not f.cancelled() and f.exception() is None
+
+        broken = [x for x in inflight if x[2] is not None and not ok(x[2][0])]
+        log.warning("a worker process died; restarting the pool and retrying %d item(s)", len(broken))
+        for gen in {x[2][1] for x in broken}:
+            self._restart(gen)
         for x in broken:
             if x[3] >= MAX_ATTEMPTS:
                 done: Future = Future()
                 done.set_result((None, f"the worker process preparing it died ({x[3]} attempts; "
                                        f"{x[0].video_path})"))
-                x[2] = done
+                x[2] = (done, 0)
             else:
                 x[3] += 1
                 x[2] = self._submit(x[0])
@@ -181,8 +219,12 @@ class Writer(threading.Thread):
     def fail(self, method: str, sample_id: str, marker: str, why: str) -> None:
         self.put(("fail", method, sample_id, marker, why))
 
-    def pair(self, method: str, sample: Any, frames: Any, clip: Any, rows: list[Row], t0: float) -> None:
-        self.put(("pair", method, sample.sample_id, frames, clip.audio, clip.fps, clip.sample_rate, rows, t0))
+    def pair(self, method: str, sample: Any, frames: Any, clip: Any, rows: Any, t0: float,
+             extra: list[Row], fallback: Callable[[], list[Row]]) -> None:
+        """``rows``: a list, or a future of one (scored in a worker); ``fallback`` scores the pair here
+        when that worker died (the pair is retried, never lost)."""
+        self.put(("pair", method, sample.sample_id, frames, clip.audio, clip.fps, clip.sample_rate, rows, t0,
+                  extra, fallback))
 
     def close(self) -> None:
         """Commit what is queued, then stop (also on Ctrl-C: finished work is kept)."""
@@ -207,7 +249,14 @@ class Writer(threading.Thread):
                     _, m, sid, marker, why = job
                     r.fail(m, sid, marker, why)
                 else:
-                    _, m, sid, frames, audio, fps, sr, rows, t0 = job
+                    _, m, sid, frames, audio, fps, sr, rows, t0, extra, fallback = job
+                    if not isinstance(rows, list):  # a future (a worker's, a Ray actor's)
+                        try:
+                            rows = rows.result()
+                        except Exception as exc:  # scorer errors are rows; this is the process dying
+                            log.warning("the worker scoring %s/%s failed (%s): scoring it here", m, sid, exc)
+                            rows = fallback()
+                    rows = [*rows, *extra]
                     try:
                         write_video(media_path(r.run_dir, m, sid), frames, audio, fps=fps, sample_rate=sr)
                     except MediaError as exc:  # a full disk: this pair fails, the store stays intact
@@ -224,9 +273,10 @@ class Writer(threading.Thread):
 def evaluate_group(r: Any, group: list[tuple[Any, list[str], Any]], writer: Writer, gen_bar: Any,
                    batch_sizes: dict[str, int], t0: float,
                    generate: Callable[[Any, str, list[Any]], list[Any]] | None = None,
-                   score: Callable[[str, Any, Any], list[Row]] | None = None) -> None:
-    """Generate every pending method spec for a group of prepared samples (batched per method), score
-    each pair and hand it to the writer. ``generate``/``score`` replace the local calls (Ray)."""
+                   score: Callable[[str, Any, Any], Any] | None = None) -> None:
+    """Generate every pending method spec for a group of prepared samples (batched per method), start
+    scoring each pair and hand it to the writer. ``generate`` replaces the local ``Method.generate``
+    (Ray); ``score(method, sample, item)`` returns the rows or a future of them (a worker, an actor)."""
     from talkbench import runner as rn
 
     faces, base = {}, {}
@@ -258,9 +308,15 @@ def evaluate_group(r: Any, group: list[tuple[Any, list[str], Any]], writer: Writ
                 writer.fail(m, sample.sample_id, "__generate__", err)
                 continue
             item = rn.score_item(sample, clip, res.frames, masked)
-            scorer = None if score is None else (lambda it, _m=m, _s=sample: score(_m, _s, it))
-            rows = rn.pair_rows(r, m, sample, item, faces[sample.sample_id], score=scorer)
-            writer.pair(m, sample, res.frames, clip, rows, t0)
+            n_faces = faces[sample.sample_id]
+            # several faces: their number (which one was followed: run.json sample_notes)
+            extra = [Row(m, r.config.dataset, sample.sample_id, "__faces__", float(n_faces))] if n_faces and n_faces > 1 else []
+
+            def here(_m: str = m, _s: Any = sample, _it: Any = item) -> list[Row]:
+                return rn.score_rows(r.scorers, _it, _m, r.config.dataset, _s.sample_id)
+
+            rows = here() if score is None else score(m, sample, item)
+            writer.pair(m, sample, res.frames, clip, rows, t0, extra, here)
 
 
 def run_pipelined(r: Any, plan: list[tuple[Any, list[str]]], bars: tuple[Any, Any, Any],
@@ -273,7 +329,21 @@ def run_pipelined(r: Any, plan: list[tuple[Any, list[str]]], bars: tuple[Any, An
     prefetch = prefetch or max(2 * workers, group_size)
     writer = Writer(r, score_bar, maxsize=2 * group_size * max(1, len(r.config.all_methods)))
     writer.start()
-    stream = prefetcher if prefetcher is not None else Prefetcher(plan, r.config.size, r.config.crop, workers, prefetch)
+    if prefetcher is None:
+        scoring = None
+        if not r.device.startswith("cuda"):
+            # On CPU the critics (LSE, landmarks of generated frames) are most of an item's time: the
+            # workers score too, each with its own copy. On a GPU they stay with the one process.
+            options: dict[str, dict[str, Any]] = {}
+            for metric, key, value in r.config.metric_options:
+                options.setdefault(metric, {})[key] = value
+            scoring = {"metrics": tuple(r.scorers), "device": r.device, "options": options, "threads": 1}
+        stream = Prefetcher(plan, r.config.size, r.config.crop, workers, prefetch, scoring=scoring)
+        if scoring is not None:
+            def score(m: str, sample: Any, item: Any) -> Future:
+                return stream.score(item, m, r.config.dataset, sample.sample_id)
+    else:
+        stream = prefetcher
     group: list[tuple[Any, list[str], Any]] = []
     waiting: list[str] = []  # samples whose on_sample waits for their group
     t0 = time.perf_counter()

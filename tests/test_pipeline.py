@@ -137,3 +137,14 @@ def test_generation_batches_span_samples(dataset: Path, tmp_path: Path) -> None:
     run(_config(dataset, methods=("batched-test",), metrics=("psnr",)), tmp_path / "b", progress=False, workers=1,
         batch_sizes={"*": 3}, gen_cache=False)
     assert sorted(sizes, reverse=True) == [3, 2]  # 5 decodable clips in batches of 3
+
+
+@pytest.mark.slow
+def test_pipelined_lse_equals_serial(dataset: Path, tmp_path: Path) -> None:
+    """The critics run in the workers (their own copies, one thread each): the same LSE values."""
+    cfg = _config(dataset, methods=("static",), metrics=("psnr", "lse"), limit=2)
+    run(cfg, tmp_path / "s", progress=False, workers=0, gen_cache=False)
+    run(cfg, tmp_path / "p", progress=False, workers=2, gen_cache=False)
+    rows = _rows(tmp_path / "p")
+    assert {r[2] for r in rows} >= {"lse_c", "lse_d", "av_offset"} and not any(r[4] for r in rows)
+    assert rows == _rows(tmp_path / "s")
