@@ -47,9 +47,11 @@ MAX_ATTEMPTS = 3
 DEFAULT_BATCH = 4
 
 
-def default_workers() -> int:
-    """Preparation processes: one core is left to the process that generates and scores."""
-    return max(1, min(8, (os.cpu_count() or 2) - 1))
+def default_workers(device: str = "cpu") -> int:
+    """Worker processes. On CPU they prepare and score (most of an item's time), the main process
+    generates: one per core. On a GPU they only prepare: one core is left to the main process."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 2)
+    return max(1, min(16, cores if not device.startswith("cuda") else cores - 1))
 
 
 _SCORING: dict[str, Any] = {}  # in a worker: how to build the scorers, and once built, the scorers

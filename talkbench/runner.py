@@ -293,12 +293,15 @@ def _split_listing(config: RunConfig, reader: Any, planned: list[Any]) -> list[A
     """The whole split (the dataset's identity does not depend on ``--limit``)."""
     if config.limit is None:
         return planned
-    return list(reader.samples(config.split))
+    listing = getattr(reader, "listing", None)  # a split generated on demand lists itself without generating
+    return listing(config.split) if listing is not None else list(reader.samples(config.split))
 
 
 def _plan(config: RunConfig, reader: Any) -> list[Any]:
     """The samples of the split, up to ``limit`` (paths only; knowing the total gives every bar an ETA).
     Two samples with one id would share their rows and media: a DatasetError naming both files."""
+    if config.limit is not None and hasattr(reader, "prepare_first"):
+        reader.prepare_first(config.split, config.limit)  # synth-lrs2: generate only the clips the run needs
     samples = reader.samples(config.split)
     if config.limit is not None:
         samples = samples[: config.limit] if isinstance(samples, list) else list(itertools.islice(samples, config.limit))
@@ -580,7 +583,7 @@ def run(config: RunConfig, run_dir: str | Path, progress: bool = True,
                 from talkbench.pipeline import default_workers, run_pipelined
 
                 run_pipelined(r, plan, (bar, gen_bar, score_bar), on_sample,
-                              workers if workers is not None else default_workers(), batch_sizes or {})
+                              workers if workers is not None else default_workers(r.device), batch_sizes or {})
         else:
             for sample in samples:
                 r.summary.samples += 1
