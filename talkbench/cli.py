@@ -25,6 +25,7 @@ _COMMANDS = {
     "sweep": "talkbench._cli.experiments:sweep",
     "ablate": "talkbench._cli.experiments:ablate",
     "study": "talkbench._cli.study:study",
+    "paper": "talkbench._cli.paper:paper",
 }
 
 

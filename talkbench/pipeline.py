@@ -78,8 +78,9 @@ def _prepare_in_worker(sample: Any, size: int, crop: str) -> tuple[Any, str | No
     return prepare(sample, size, crop)
 
 
-def _score_in_worker(item: Any, method: str, dataset: str, sample_id: str) -> list[Row]:
-    """A pair's rows, computed by this worker's own copy of the scorers (built on first use)."""
+def _score_in_worker(item: Any, method: str, dataset: str, sample_id: str) -> tuple[list[Row], dict[str, str]]:
+    """A pair's rows (and the scorers that do not apply to it), computed by this worker's own copy of
+    the scorers (built on first use)."""
     from talkbench.runner import score_rows
 
     if "scorers" not in _SCORING:
@@ -89,7 +90,9 @@ def _score_in_worker(item: Any, method: str, dataset: str, sample_id: str) -> li
 
         torch.set_num_threads(_SCORING.get("threads", 1))
         _SCORING["scorers"], _ = build_scorers(_SCORING["metrics"], _SCORING["device"], _SCORING["options"])
-    return score_rows(_SCORING["scorers"], item, method, dataset, sample_id)
+    outside: dict[str, str] = {}
+    rows = score_rows(_SCORING["scorers"], item, method, dataset, sample_id, outside)
+    return rows, outside
 
 
 def make_pool(workers: int, scoring: dict[str, Any] | None = None) -> ProcessPoolExecutor:
@@ -221,11 +224,11 @@ class Writer(threading.Thread):
     def fail(self, method: str, sample_id: str, marker: str, why: str) -> None:
         self.put(("fail", method, sample_id, marker, why))
 
-    def pair(self, method: str, sample: Any, frames: Any, clip: Any, rows: Any, t0: float,
-             extra: list[Row], fallback: Callable[[], list[Row]]) -> None:
-        """``rows``: a list, or a future of one (scored in a worker); ``fallback`` scores the pair here
-        when that worker died (the pair is retried, never lost)."""
-        self.put(("pair", method, sample.sample_id, frames, clip.audio, clip.fps, clip.sample_rate, rows, t0,
+    def pair(self, method: str, sample: Any, frames: Any, clip: Any, scored: Any, t0: float,
+             extra: list[Row], fallback: Callable[[], tuple[list[Row], dict[str, str]]]) -> None:
+        """``scored``: (rows, scorers not applicable), or a future of it (a worker's, an actor's);
+        ``fallback`` scores the pair here when that worker died (the pair is retried, never lost)."""
+        self.put(("pair", method, sample.sample_id, frames, clip.audio, clip.fps, clip.sample_rate, scored, t0,
                   extra, fallback))
 
     def close(self) -> None:
@@ -251,13 +254,14 @@ class Writer(threading.Thread):
                     _, m, sid, marker, why = job
                     r.fail(m, sid, marker, why)
                 else:
-                    _, m, sid, frames, audio, fps, sr, rows, t0, extra, fallback = job
-                    if not isinstance(rows, list):  # a future (a worker's, a Ray actor's)
+                    _, m, sid, frames, audio, fps, sr, scored, t0, extra, fallback = job
+                    if not isinstance(scored, tuple):  # a future (a worker's, a Ray actor's)
                         try:
-                            rows = rows.result()
+                            scored = scored.result()
                         except Exception as exc:  # scorer errors are rows; this is the process dying
                             log.warning("the worker scoring %s/%s failed (%s): scoring it here", m, sid, exc)
-                            rows = fallback()
+                            scored = fallback()
+                    rows, outside = scored
                     rows = [*rows, *extra]
                     try:
                         write_video(media_path(r.run_dir, m, sid), frames, audio, fps=fps, sample_rate=sr)
@@ -265,7 +269,7 @@ class Writer(threading.Thread):
                         r.fail(m, sid, "__media__", str(exc))
                     else:
                         r.summary.failures += int(any(row.error for row in rows))
-                        r.store.commit_sample(m, r.config.dataset, sid, rows, time.perf_counter() - t0)
+                        r.store.commit_sample(m, r.config.dataset, sid, rows, time.perf_counter() - t0, outside)
                         r.summary.pairs_done += 1
                 self.score_bar.update(1)
             except BaseException as exc:  # a store error ends the run, as in the serial path
@@ -298,24 +302,23 @@ def evaluate_group(r: Any, group: list[tuple[Any, list[str], Any]], writer: Writ
             continue
         reqs = [rn.spec_request(base[s.sample_id], spec, c.num_frames) for s, c in members]
         call = None if generate is None else (lambda batch, _b=spec.base: generate(r, _b, batch))
-        got = rn.generate_many(r, spec, [q for q, _ in reqs], [c.frames.shape for _, c in members],
+        got = rn.generate_many(r, spec, reqs, [c.frames.shape for _, c in members],
                                batch_size=batch_sizes.get(spec.base, batch_sizes.get("*", DEFAULT_BATCH)), call=call)
         gen_bar.update(len(members))
-        for (s, _), (_, masked), (res, err) in zip(members, reqs, got):
-            results[m, s.sample_id] = (res, err, masked)
+        for (s, _), q, (res, err) in zip(members, reqs, got):
+            results[m, s.sample_id] = (res, err, q.mask_frames)
     for sample, pending, clip in group:
         for m in pending:
             res, err, masked = results[m, sample.sample_id]
             if err is not None:
                 writer.fail(m, sample.sample_id, "__generate__", err)
                 continue
-            item = rn.score_item(sample, clip, res.frames, masked)
-            n_faces = faces[sample.sample_id]
-            # several faces: their number (which one was followed: run.json sample_notes)
-            extra = [Row(m, r.config.dataset, sample.sample_id, "__faces__", float(n_faces))] if n_faces and n_faces > 1 else []
+            item = rn.score_input(sample, clip, res.frames, masked)
+            extra = rn.faces_rows(r, m, sample.sample_id, faces[sample.sample_id])
 
-            def here(_m: str = m, _s: Any = sample, _it: Any = item) -> list[Row]:
-                return rn.score_rows(r.scorers, _it, _m, r.config.dataset, _s.sample_id)
+            def here(_m: str = m, _s: Any = sample, _it: Any = item) -> tuple[list[Row], dict[str, str]]:
+                outside: dict[str, str] = {}
+                return rn.score_rows(r.scorers, _it, _m, r.config.dataset, _s.sample_id, outside), outside
 
             rows = here() if score is None else score(m, sample, item)
             writer.pair(m, sample, res.frames, clip, rows, t0, extra, here)

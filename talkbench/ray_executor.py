@@ -76,10 +76,11 @@ class _ScorerActor:
 
         self.scorers, self.unavailable = build_scorers((name,), resolve_device(device), {name: options} if options else {})
 
-    def score(self, item: Any, method: str, dataset: str, sample_id: str) -> list[Row]:
+    def score(self, item: Any, method: str, dataset: str, sample_id: str) -> tuple[list[Row], dict[str, str]]:
         from talkbench.runner import score_rows
 
-        return score_rows(self.scorers, item, method, dataset, sample_id)
+        outside: dict[str, str] = {}
+        return score_rows(self.scorers, item, method, dataset, sample_id, outside), outside
 
 
 class _Pending:
@@ -88,8 +89,13 @@ class _Pending:
     def __init__(self, ray: Any, refs: list[Any]) -> None:
         self.ray, self.refs = ray, refs
 
-    def result(self) -> list[Row]:
-        return [row for rows in self.ray.get(self.refs) for row in rows]
+    def result(self) -> tuple[list[Row], dict[str, str]]:
+        rows: list[Row] = []
+        outside: dict[str, str] = {}
+        for r, o in self.ray.get(self.refs):
+            rows.extend(r)
+            outside.update(o)
+        return rows, outside
 
 
 def _prefetch(ray: Any, plan: list[tuple[Any, list[str]]], size: int, crop: str, prefetch: int,

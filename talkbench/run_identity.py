@@ -46,7 +46,10 @@ def content_identity(config: Any, methods: dict[str, Any], broken: dict[str, str
     meth: dict[str, Any] = {}
     for name, m in methods.items():
         info = m.weights_info() or {}
-        meth[name] = {"card_version": m.card.version, "weights_sha256": info.get("sha256")}
+        entry = {"card_version": m.card.version, "weights_sha256": info.get("sha256")}
+        if info and "sha256" not in info:  # e.g. precomputed videos: what the method reports, less machine paths
+            entry["weights"] = {k: v for k, v in info.items() if k not in ("path", "card")}
+        meth[name] = entry
     for name in broken:
         meth[name] = UNAVAILABLE
     mets: dict[str, Any] = {}

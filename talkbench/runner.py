@@ -53,6 +53,8 @@ class RunConfig:
     include_gt: bool = True
     seed: int = 0
     metric_options: tuple[tuple[str, str, Any], ...] = field(default_factory=tuple)
+    # Score with a critic trained on the synthetic corpus even on a real dataset (labelled everywhere).
+    allow_synthetic_critics: bool = False
 
     @property
     def all_methods(self) -> tuple[str, ...]:
@@ -63,6 +65,8 @@ class RunConfig:
         d = asdict(self)
         d.pop("limit")
         d.pop("device")
+        # Its effect is in the identity's metrics (a refused metric is "unavailable"), not here.
+        d.pop("allow_synthetic_critics")
         d["root"] = str(Path(d["root"]).resolve()) if d["root"] else None
         d["methods"] = list(self.all_methods)
         d["metrics"] = list(self.metrics)
@@ -80,6 +84,11 @@ class RunSummary:
     retried: int = 0
     failures: int = 0
     seconds: float = 0.0
+    # Requested metrics not computed ({name: why}; refused synthetic critics too), leaving out those no
+    # sample of this run could have used (lip reading on a sentence dataset): the CLI exits 1 for them.
+    metrics_unavailable: dict[str, str] = field(default_factory=dict)
+    # {metric: plain-words label} for metrics scored by a synthetic critic on a real dataset.
+    synthetic_critics: dict[str, str] = field(default_factory=dict)
 
 
 def resolve_device(device: str) -> str:
@@ -192,15 +201,28 @@ def build_scorers(config: RunConfig, device: str) -> tuple[dict[str, Any], dict[
     return build(config.metrics, device, options)
 
 
-def score_rows(scorers: dict[str, Any], item: Any, method: str, dataset: str, sample_id: str) -> list[Row]:
+def score_rows(scorers: dict[str, Any], item: Any, method: str, dataset: str, sample_id: str,
+               not_applicable: dict[str, str] | None = None) -> list[Row]:
     """One sample's rows from every scorer. A scorer whose declared inputs (``requires``) the item lacks
-    writes no row (e.g. lip reading on a sentence dataset: the run record says so); a failure is a row
-    with the error, never an exception."""
+    writes no row (e.g. lip reading on a sentence dataset: the run record says so); nor does one that
+    says the item is outside its scope (its reason goes into ``not_applicable`` by scorer name: not a
+    failure); a failure is a row with the error, never an exception."""
     from talkbench.metrics.base import missing_inputs
+    from talkbench.metrics.base import not_applicable as outside_scope
 
     rows = []
-    for scorer in scorers.values():
+    for name, scorer in scorers.items():
         if missing_inputs(scorer, item):
+            continue
+        try:
+            why = outside_scope(scorer, item)
+        except Exception as exc:  # a scope check that fails is that scorer's failure on this item
+            rows.extend(Row(method, dataset, sample_id, info.name, math.nan, f"{type(exc).__name__}: {exc}")
+                        for info in scorer.outputs)
+            continue
+        if why is not None:
+            if not_applicable is not None:
+                not_applicable[name] = why
             continue
         try:
             values = scorer.score(item)
@@ -211,6 +233,11 @@ def score_rows(scorers: dict[str, Any], item: Any, method: str, dataset: str, sa
             rows.extend(Row(method, dataset, sample_id, info.name, math.nan, f"{type(exc).__name__}: {exc}")
                         for info in scorer.outputs)
     return rows
+
+
+def generation_protocol(config: RunConfig, device: str) -> dict[str, Any]:
+    """The protocol part of a generation-cache key (crop size and policy, device kind)."""
+    return {"size": config.size, "crop": config.crop, "device": device.split(":")[0]}
 
 
 @dataclass
@@ -227,10 +254,13 @@ class _Run:
     gen_cache: GenCache
     store: ResultStore
     summary: RunSummary
+    # Metrics unavailable in the previous invocation and available now (an official critic provided,
+    # --allow-synthetic-critics given): pairs done without them are evaluated again.
+    newly_available: tuple[str, ...] = ()
 
     @property
     def protocol(self) -> dict[str, Any]:
-        return {"size": self.config.size, "crop": self.config.crop, "device": self.device.split(":")[0]}
+        return generation_protocol(self.config, self.device)
 
     def fail(self, method: str, sample_id: str, marker: str, why: str) -> None:
         """Record one (method, sample) as failed at ``marker`` (``__sample__`` / ``__generate__``)."""
@@ -244,13 +274,17 @@ def _open(config: RunConfig, run_dir: Path, gen_cache: bool | GenCache | None,
     """Check the configuration, load the dataset reader, methods and scorers, compare the run's content
     with what ``run_dir`` holds, and only then create it and write the first run.json."""
     from talkbench.checks import check_run_config
-    from talkbench.run_identity import content_identity, dataset_identity
+    from talkbench.run_identity import UNAVAILABLE, content_identity, dataset_identity
 
     reader = check_run_config(config)
     samples = _plan(config, reader)
     device = resolve_device(config.device)
     methods, broken = build_methods(config, device)
     scorers, unavailable = build_scorers(config, device)
+    synthetic = _critic_domain(config, reader, scorers, unavailable)
+    if config.metrics and not scorers:
+        raise ConfigError("none of the requested metrics can be scored: " +
+                          "; ".join(f"{k}: {v}" for k, v in unavailable.items()))
     protocol = {"crop": config.crop, "size": config.size, "fps": int(PROTOCOL_FPS), "sample_rate": PROTOCOL_SR,
                 "reference_frame": "first frame", "pose_prior": "target frames, lower half zeroed"}
     identity = content_identity(config, methods, broken, scorers, unavailable, protocol,
@@ -258,6 +292,9 @@ def _open(config: RunConfig, run_dir: Path, gen_cache: bool | GenCache | None,
     if fresh:
         run_dir = _fresh_dir(run_dir)
     previous = _resume_check(run_dir, identity)
+    before = ((previous or {}).get("identity") or {}).get("metrics") or {}
+    newly = tuple(n for n in scorers
+                  if before.get(n) == UNAVAILABLE or n in (previous or {}).get("metrics_pending", []))
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -276,8 +313,12 @@ def _open(config: RunConfig, run_dir: Path, gen_cache: bool | GenCache | None,
         "metrics": {n: [asdict(i) for i in s.outputs] for n, s in scorers.items()},
         "metrics_unavailable": unavailable,
         "critics": {n: s.provenance() for n, s in scorers.items() if s.provenance()},
+        "synthetic_critics": synthetic,
         "protocol": protocol,
         "sample_notes": (previous or {}).get("sample_notes", {}),
+        # Metrics that became available since the last invocation: every pair is evaluated again. Kept
+        # until an invocation finishes, so a run killed during that pass redoes it on the next resume.
+        "metrics_pending": list(newly),
     }
     if not isinstance(gen_cache, GenCache):
         on = gen_cache if gen_cache is not None else os.environ.get("TALKBENCH_GEN_CACHE", "1") not in ("0", "off", "no")
@@ -285,8 +326,50 @@ def _open(config: RunConfig, run_dir: Path, gen_cache: bool | GenCache | None,
     record["gen_cache"] = gen_cache.record()
     save_json_atomic(run_dir / "run.json", record)
     store = ResultStore(run_dir / "results.sqlite", run=run_dir.name)
-    run = _Run(config, run_dir, device, methods, broken, scorers, record, gen_cache, store, RunSummary(run_dir))
+    summary = RunSummary(run_dir, metrics_unavailable=_would_apply(unavailable, samples), synthetic_critics=synthetic)
+    run = _Run(config, run_dir, device, methods, broken, scorers, record, gen_cache, store, summary, newly)
     return run, reader, samples
+
+
+def _critic_domain(config: RunConfig, reader: Any, scorers: dict[str, Any], unavailable: dict[str, str]) -> dict[str, str]:
+    """On a dataset that is not synthetic, a metric whose critic was trained on the synthetic corpus is
+    refused (moved from ``scorers`` into ``unavailable`` with the official file to provide), unless
+    ``allow_synthetic_critics``: then ``{metric: plain-words label}`` for every output to show."""
+    from talkbench.critics.domain import is_synthetic_dataset, refusal, synthetic_label
+
+    if is_synthetic_dataset(config.dataset, getattr(reader, "root", None)):
+        return {}
+    labels = {}
+    for name in list(scorers):
+        prov = scorers[name].provenance() or {}
+        why = refusal(name, prov, config.dataset)
+        if why is None:
+            continue
+        if config.allow_synthetic_critics:
+            labels[name] = synthetic_label(name, prov, config.dataset)
+            log.warning("%s", labels[name])
+        else:
+            unavailable[name] = why
+            del scorers[name]
+            log.warning("metric %s %s", name, why)
+    return labels
+
+
+def _would_apply(unavailable: dict[str, str], samples: list[Any]) -> dict[str, str]:
+    """The unavailable metrics some sample could have used: a scorer that ``requires`` a word label is
+    of no use on a dataset without words, so its absence is not a loss."""
+    from talkbench.metrics import METRICS
+
+    out = {}
+    for name, why in unavailable.items():
+        try:
+            requires = getattr(METRICS.get(name), "requires", ())
+        except Exception:  # not importable here: it would have applied
+            requires = ()
+        if "word" in requires and not any(s.word for s in samples):
+            continue
+        out[name] = why
+    return out
 
 
 def _split_listing(config: RunConfig, reader: Any, planned: list[Any]) -> list[Any]:
@@ -360,21 +443,22 @@ def generate_many(r: _Run, spec: Any, requests: list[GenRequest], shapes: list[t
         else:
             misses.append(i)
 
-    def one(i: int) -> list[tuple[GenResult | None, str | None]]:
+    def one(i: int) -> tuple[GenResult | None, str | None]:
         try:
-            return [(call([requests[i]])[0], None)]
+            return call([requests[i]])[0], None
         except Exception as exc:
-            return [(None, f"{type(exc).__name__}: {exc}")]
+            return None, f"{type(exc).__name__}: {exc}"
 
-    for b in range(0, len(misses), max(1, batch_size)):
-        idx = misses[b : b + max(1, batch_size)]
+    step = max(1, batch_size)
+    for b in range(0, len(misses), step):
+        idx = misses[b : b + step]
         if len(idx) == 1:
-            got = one(idx[0])
+            got = [one(idx[0])]
         else:
             try:
                 got = [(res, None) for res in call([requests[i] for i in idx])]
             except Exception:
-                got = [one(i)[0] for i in idx]
+                got = [one(i) for i in idx]
         for i, (res, err) in zip(idx, got):
             if err is None:
                 err = check_result(res, shapes[i])
@@ -396,42 +480,44 @@ def prepare(sample: Any, size: int, crop: str) -> tuple[Any, str | None]:
         return None, why
 
 
-def base_request(sample: Any, clip: Any) -> GenRequest:
-    """The request every method spec starts from (a condition replaces its mask/context)."""
-    return GenRequest(sample_id=sample.sample_id, reference=clip.frames[0], pose_prior=lower_half_masked(clip.frames),
-                      audio=clip.audio, ground_truth=clip.frames)
-
-
-def spec_request(request: GenRequest, spec: Any, num_frames: int) -> tuple[GenRequest, tuple[int, ...]]:
-    masked = mask_span_frames(num_frames, spec.mask_span) if spec.mask_span else ()
-    req = replace(request, mask_frames=masked, context_frames=spec.context_frames) if spec.needs else request
-    return req, masked
-
-
-def score_item(sample: Any, clip: Any, frames: np.ndarray, masked: tuple[int, ...]) -> Any:
-    from talkbench.metrics.base import ScoreInput
-
-    return ScoreInput(
-        sample_id=sample.sample_id, generated=frames, audio=clip.audio, reference=clip.frames,
-        word=sample.word, reference_landmarks=clip.landmarks,
-        meta={"alignment": sample.meta.get("alignment"), "transcript": sample.transcript, "mask_frames": masked},
-    )
-
-
 def note_sample(r: _Run, sample: Any, clip: Any) -> int | None:
-    """Record a clip's notes in run.json; the number of faces seen, for a ``__faces__`` row."""
+    """Record a clip's notes in run.json; returns the number of faces seen (for a ``__faces__`` row)."""
     if notes := clip.meta.get("notes"):
         # E.g. audio shorter than the video (only the frames with audio are scored), several faces.
         r.record.setdefault("sample_notes", {})[sample.sample_id] = list(notes)
     return (clip.meta.get("faces") or {}).get("persistent_faces")
 
 
-def pair_rows(r: _Run, m: str, sample: Any, item: Any, faces: int | None,
-              score: Callable[[Any], list[Row]] | None = None) -> list[Row]:
-    rows = score(item) if score is not None else score_rows(r.scorers, item, m, r.config.dataset, sample.sample_id)
-    if faces and faces > 1:  # several faces: their number (which one was followed: run.json sample_notes)
-        rows.append(Row(m, r.config.dataset, sample.sample_id, "__faces__", float(faces)))
-    return rows
+def faces_rows(r: _Run, m: str, sample_id: str, faces: int | None) -> list[Row]:
+    """Several faces: their number (which one was followed: run.json sample_notes)."""
+    return [Row(m, r.config.dataset, sample_id, "__faces__", float(faces))] if faces and faces > 1 else []
+
+
+def base_request(sample: Any, clip: Any) -> GenRequest:
+    """The protocol's request for one sample: first frame as reference, the target crops with the lower
+    half zeroed as pose prior, the clip's audio; the ground truth for oracle methods."""
+    return GenRequest(sample_id=sample.sample_id, reference=clip.frames[0], pose_prior=lower_half_masked(clip.frames),
+                      audio=clip.audio, ground_truth=clip.frames)
+
+
+def spec_request(request: GenRequest, spec: Any, num_frames: int) -> GenRequest:
+    """``request`` under a method spec's conditions (masked audio span, limited context)."""
+    if not spec.needs:
+        return request
+    masked = mask_span_frames(num_frames, spec.mask_span) if spec.mask_span else ()
+    return replace(request, mask_frames=masked, context_frames=spec.context_frames)
+
+
+def score_input(sample: Any, clip: Any, frames: np.ndarray, mask_frames: Any = ()) -> Any:
+    """What every scorer sees for one generated clip (``talkbench score --run-dir`` builds the same)."""
+    from talkbench.metrics.base import ScoreInput
+
+    return ScoreInput(
+        sample_id=sample.sample_id, generated=frames, audio=clip.audio, reference=clip.frames,
+        word=sample.word, reference_landmarks=clip.landmarks,
+        meta={"alignment": sample.meta.get("alignment"), "transcript": sample.transcript,
+              "mask_frames": tuple(mask_frames)},
+    )
 
 
 def _evaluate_sample(r: _Run, sample: Any, pending: list[str], bars: tuple[Any, Any]) -> None:
@@ -458,7 +544,7 @@ def _evaluate_sample(r: _Run, sample: Any, pending: list[str], bars: tuple[Any, 
             gen_bar.update(1)
             score_bar.update(1)
             continue
-        req, masked = spec_request(request, spec, clip.num_frames)
+        req = spec_request(request, spec, clip.num_frames)
         result, err = _generate(r, spec, req, clip)
         gen_bar.update(1)
         if err is not None:
@@ -472,9 +558,12 @@ def _evaluate_sample(r: _Run, sample: Any, pending: list[str], bars: tuple[Any, 
             r.fail(m, sample.sample_id, "__media__", str(exc))
             score_bar.update(1)
             continue
-        rows = pair_rows(r, m, sample, score_item(sample, clip, result.frames, masked), faces)
+        item = score_input(sample, clip, result.frames, req.mask_frames)
+        outside: dict[str, str] = {}
+        rows = score_rows(r.scorers, item, m, cfg.dataset, sample.sample_id, outside)
+        rows += faces_rows(r, m, sample.sample_id, faces)
         r.summary.failures += int(any(row.error for row in rows))  # failures count pairs, not rows
-        r.store.commit_sample(m, cfg.dataset, sample.sample_id, rows, time.perf_counter() - t0)
+        r.store.commit_sample(m, cfg.dataset, sample.sample_id, rows, time.perf_counter() - t0, outside)
         score_bar.update(1)
         r.summary.pairs_done += 1
 
@@ -486,6 +575,7 @@ def _close(r: _Run, reader: Any, samples: list[Any]) -> None:
         if s.meta.get("alignment") and len(record.setdefault("alignments", {})) < 3:
             record["alignments"][s.sample_id] = s.meta["alignment"]
     record["gen_cache"] = r.gen_cache.record()
+    record["metrics_pending"] = []
     record["dataset_problems"] = reader.problems
     record["samples"] = r.summary.samples
     if record.get("sample_notes"):
@@ -500,17 +590,51 @@ def _close(r: _Run, reader: Any, samples: list[Any]) -> None:
         if getattr(scorer, "requires", ()):
             record.setdefault("notes", []).append(
                 f"{name} is scored only for samples with: {', '.join(scorer.requires)}")
+    record["not_applicable"] = _not_applicable_summary(r, samples)
+    for name, na in record["not_applicable"].items():
+        record.setdefault("notes", []).append(
+            f"{name}: {na['pairs']} (method, sample) pairs not applicable (neither scored nor failed): "
+            + "; ".join(f"{why} ({n})" for why, n in na["reasons"].items()))
     save_json_atomic(r.run_dir / "run.json", record)
 
 
+def _not_applicable_summary(r: _Run, samples: list[Any]) -> dict[str, Any]:
+    """Per scorer: pairs outside its scope, counted per reason, and (word datasets) per-word coverage:
+    how many of each word's samples the scorer applies to. Read from the store, so it covers every
+    invocation of a resumed run."""
+    store = ResultStore(r.run_dir / "results.sqlite")
+    try:
+        na = store.not_applicable()
+    finally:
+        store.close()
+    na = na[na["dataset"] == r.config.dataset]
+    words = {s.sample_id: s.word for s in samples if s.word}
+    out: dict[str, Any] = {}
+    for scorer, g in na.groupby("scorer", sort=True):
+        entry: dict[str, Any] = {"pairs": int(len(g)), "samples": int(g["sample_id"].nunique()),
+                                 "reasons": {str(k): int(v) for k, v in g["reason"].value_counts().items()}}
+        if words:
+            outside = set(g["sample_id"])
+            cov: dict[str, dict[str, int]] = {}
+            for sid, w in words.items():
+                c = cov.setdefault(w, {"samples": 0, "applicable": 0})
+                c["samples"] += 1
+                c["applicable"] += int(sid not in outside)
+            entry["word_coverage"] = dict(sorted(cov.items()))
+            entry["words_covered"] = sum(1 for c in cov.values() if c["applicable"])
+            entry["words"] = len(cov)
+        out[str(scorer)] = entry
+    return out
+
+
 def _pending(r: _Run, sample: Any, retry_failed: bool) -> list[str]:
-    """The method specs ``sample`` still needs (failed ones are forgotten first when retried)."""
+    """The method specs ``sample`` still needs (a pair evaluated again is forgotten first)."""
     cfg = r.config
     pending = []
     for m in cfg.all_methods:
         if not r.store.is_done(m, cfg.dataset, sample.sample_id):
             pending.append(m)
-        elif (retry_failed and r.store.is_failed(m, cfg.dataset, sample.sample_id)
+        elif ((r.newly_available or (retry_failed and r.store.is_failed(m, cfg.dataset, sample.sample_id)))
               and _unsupported(r, parse_method_spec(m)) is None):
             # (A pair that this run would refuse again, its method unloadable or unable to honour
             # the condition, keeps its row: retrying it could only repeat the failure.)
@@ -535,7 +659,8 @@ def run(config: RunConfig, run_dir: str | Path, progress: bool = True,
     Resuming needs the same content (:mod:`talkbench.run_identity`); ``fresh``: when ``run_dir``
     already holds a run, use a new ``<run_dir>-N`` instead (``summary.run_dir``). ``retry_failed``:
     pairs that failed before are evaluated again (their old rows are dropped first), except those this
-    run would refuse again (method still unavailable, condition it cannot honour).
+    run would refuse again (method still unavailable, condition it cannot honour). When a metric that
+    was unavailable in the previous invocation is available now, every pair is evaluated again.
 
     ``gen_cache``: the cross-run generation cache (:mod:`talkbench.gencache`); None means on unless
     the environment sets ``TALKBENCH_GEN_CACHE=0``; False disables it. Hits are recorded in run.json.
@@ -572,9 +697,8 @@ def run(config: RunConfig, run_dir: str | Path, progress: bool = True,
             # The whole plan first (the store is then the writer thread's alone); skipped pairs
             # advance the bars at once, so the ETAs count only the work left.
             plan = [(s, _pending(r, s, retry_failed)) for s in samples]
-            skipped = r.summary.pairs_skipped
-            gen_bar.update(skipped)
-            score_bar.update(skipped)
+            gen_bar.update(r.summary.pairs_skipped)
+            score_bar.update(r.summary.pairs_skipped)
             if executor == "ray":
                 from talkbench.ray_executor import run_ray
 

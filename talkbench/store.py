@@ -1,7 +1,9 @@
 """Results store: one SQLite file per run directory with tidy rows, resumable.
 
 Table ``results``: one row per (method, dataset, sample_id, metric) with ``value`` (REAL, NULL for
-NaN) and ``error`` (TEXT, NULL when fine). Table ``done``: a (method, dataset, sample_id) is marked
+NaN) and ``error`` (TEXT, NULL when fine). Table ``not_applicable``: (method, dataset, sample_id,
+scorer) with the reason a scorer does not apply to that item (an LRW word outside a word-subset lip
+reader's vocabulary): neither a value nor a failure. Table ``done``: a (method, dataset, sample_id) is marked
 done in the same transaction that writes its rows, so a run killed at any moment loses at most the
 sample in flight and a restart neither duplicates nor redoes finished work.
 """
@@ -23,6 +25,10 @@ CREATE TABLE IF NOT EXISTS results (
   run TEXT NOT NULL, method TEXT NOT NULL, dataset TEXT NOT NULL, sample_id TEXT NOT NULL,
   metric TEXT NOT NULL, value REAL, error TEXT,
   PRIMARY KEY (method, dataset, sample_id, metric)
+);
+CREATE TABLE IF NOT EXISTS not_applicable (
+  method TEXT NOT NULL, dataset TEXT NOT NULL, sample_id TEXT NOT NULL, scorer TEXT NOT NULL, reason TEXT,
+  PRIMARY KEY (method, dataset, sample_id, scorer)
 );
 CREATE TABLE IF NOT EXISTS done (
   method TEXT NOT NULL, dataset TEXT NOT NULL, sample_id TEXT NOT NULL, seconds REAL,
@@ -64,10 +70,14 @@ class ResultStore:
                                 (method, dataset, sample_id))
         return cur.fetchone() is not None
 
-    def commit_sample(self, method: str, dataset: str, sample_id: str, rows: Iterable[Row], seconds: float = 0.0) -> None:
-        """Write all rows of one (method, sample) and mark it done, atomically."""
+    def commit_sample(self, method: str, dataset: str, sample_id: str, rows: Iterable[Row], seconds: float = 0.0,
+                      not_applicable: dict[str, str] | None = None) -> None:
+        """Write all rows of one (method, sample), the scorers that do not apply to it (``{scorer:
+        reason}``), and mark it done, atomically."""
         try:
             with self.conn:
+                self.conn.executemany("INSERT OR REPLACE INTO not_applicable VALUES (?,?,?,?,?)",
+                                      [(method, dataset, sample_id, k, v) for k, v in (not_applicable or {}).items()])
                 self.conn.executemany(
                     "INSERT OR REPLACE INTO results VALUES (?,?,?,?,?,?,?)",
                     [(self.run, r.method, r.dataset, r.sample_id, r.metric,
@@ -88,6 +98,10 @@ class ResultStore:
         df["value"] = df["value"].astype(float)
         return df
 
+    def not_applicable(self) -> pd.DataFrame:
+        """(method, dataset, sample_id, scorer, reason) of every item a scorer did not apply to."""
+        return pd.read_sql_query("SELECT method, dataset, sample_id, scorer, reason FROM not_applicable", self.conn)
+
     def count_done(self) -> int:
         return int(self.conn.execute("SELECT COUNT(*) FROM done").fetchone()[0])
 
@@ -103,6 +117,7 @@ class ResultStore:
             with self.conn:
                 key = (method, dataset, sample_id)
                 self.conn.execute("DELETE FROM results WHERE method=? AND dataset=? AND sample_id=?", key)
+                self.conn.execute("DELETE FROM not_applicable WHERE method=? AND dataset=? AND sample_id=?", key)
                 self.conn.execute("DELETE FROM done WHERE method=? AND dataset=? AND sample_id=?", key)
         except sqlite3.Error as exc:
             raise TalkbenchError(f"cannot write results ({exc}); is the disk full or the folder read-only?", self.path) from exc

@@ -487,12 +487,13 @@ def test_critic_appearing_in_weights_dir_is_refused(tmp_path: Path, monkeypatch:
     monkeypatch.setenv("TALKBENCH_WEIGHTS", str(official))
     root = folder(tmp_path, n=1)
     run_dir = tmp_path / "run"
-    res = run_cli(root, run_dir, metrics="lse")
+    # (The folder holds real faces: the synthetic critic scores them only when allowed.)
+    res = run_cli(root, run_dir, "--allow-synthetic-critics", metrics="lse")
     assert res.exit_code == 0, res.output
     torch.manual_seed(0)  # an "official" file appears between two invocations
     torch.save({k: v for k, v in SyncNetS().state_dict().items() if not k.endswith("num_batches_tracked")},
                official / "syncnet_v2.model")
-    res = run_cli(root, run_dir, metrics="lse")
+    res = run_cli(root, run_dir, "--allow-synthetic-critics", metrics="lse")
     assert res.exit_code == 2 and "metrics.lse.critics.syncnet" in res.output, res.output
 
 
@@ -592,8 +593,8 @@ def test_failures_are_counted_per_pair(tmp_path: Path) -> None:
     write_video(root / "silent.mp4", talking_frames(25, size=128), np.zeros(16000, np.float32))
     broken = tmp_path / "broken.safetensors"
     broken.write_bytes(b"\0" * 64)
-    res = run_cli(root, tmp_path / "run", "--weights", f"wav2lip={broken}", methods="static,wav2lip",
-                  metrics="psnr,lse")
+    res = run_cli(root, tmp_path / "run", "--weights", f"wav2lip={broken}", "--allow-synthetic-critics",
+                  methods="static,wav2lip", metrics="psnr,lse")
     assert res.exit_code == 1
     # gt and static: LSE fails (silent audio: 4 error rows each); wav2lip: its weights do not load.
     assert "failed items: 3" in res.output, res.output

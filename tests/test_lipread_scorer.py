@@ -74,12 +74,17 @@ def test_undefined_samples_raise_with_reason(critic):
         scorer.score(ScoreInput(**{**item.__dict__, "reference_landmarks": np.full((12, 68, 2), np.nan)}))
 
 
-def test_runner_records_nan_and_reason(critic):
+def test_runner_marks_out_of_vocabulary_not_applicable(critic):
+    """A word outside the critic's vocabulary is neither a value nor a failure: no row, a reason."""
     from talkbench.runner import score_rows
 
-    rows = score_rows({"lipread": LipReadingScorer(weights=critic)}, _item("ZEBRA"), "m", "d", "s")
-    assert {r.metric for r in rows} == {"lipread_top1", "lipread_top5"}
-    assert all(math.isnan(r.value) and "vocabulary" in r.error for r in rows)
+    outside: dict[str, str] = {}
+    rows = score_rows({"lipread": LipReadingScorer(weights=critic)}, _item("ZEBRA"), "m", "d", "s", outside)
+    assert rows == [] and "'ZEBRA' is outside the critic's 8-word vocabulary" in outside["lipread"]
+    inside: dict[str, str] = {}
+    rows = score_rows({"lipread": LipReadingScorer(weights=critic)}, _item(VOCAB[0]), "m", "d", "s", inside)
+    assert {r.metric for r in rows} == {"lipread_top1", "lipread_top5"} and not inside
+    assert all(r.error is None and not math.isnan(r.value) for r in rows)
 
 
 def test_provenance_and_versions_name_the_critic(critic, tmp_path):

@@ -131,3 +131,18 @@ def test_ties_are_bolded_all_or_none() -> None:
                             "low": [29.0, 29.0, 28.0], "high": [31.0, 31.0, 30.0], "n": 10, "failed": 0})
     _, rows = build_table(summary, {"psnr": PSNR_INFO})
     assert [r["cells"]["psnr"]["best"] for r in rows] == [True, True, False]
+
+
+def test_report_names_each_critic_in_one_line(tmp_path: Path) -> None:
+    """The critic's file, sha256 prefix and training domain as one line; the full record in a disclosure."""
+    from talkbench.weights import shipped_weights, weights_record
+
+    _fake_run(tmp_path / "a", 0.0)
+    rec = json.loads((tmp_path / "a" / "run.json").read_text())
+    w = weights_record(shipped_weights("syncnet-synth"))
+    rec["critics"] = {"lse": {"syncnet": w, "vshift": 15}}
+    (tmp_path / "a" / "run.json").write_text(json.dumps(rec))
+    html = build_report(tmp_path / "a").read_text()
+    line = f"<b>lse</b> critic: <code>syncnet-synth.safetensors</code> · sha256 {w['sha256'][:12]} · trained on synthetic corpus"
+    assert line in html
+    assert "<details><summary>full record</summary>" in html

@@ -35,7 +35,8 @@ def crop(dataset: str, root: str | None, split: str, size: int, crop_mode: str, 
         if limit is not None and i >= limit:
             break
         try:
-            clip = load_clip(sample, size=size, crop=crop_mode)
+            # Crops need only the video: a video-only clip (HDTF downloads, muted footage) crops fine.
+            clip = load_clip(sample, size=size, crop=crop_mode, allow_no_audio=True)
             done += 1
             if clip.meta.get("frames_without_face"):
                 failures.append((sample.sample_id, f"face lost in {clip.meta['frames_without_face']} frames (kept, landmarks NaN)"))

@@ -31,6 +31,9 @@ def _common(f):
         click.option("--run-dir", type=click.Path(file_okay=False), default=None, help="Default: runs/<experiment>-<time>."),
         click.option("--no-gen-cache", is_flag=True, help="Do not read or write the cross-run generation cache."),
         click.option("--no-report", is_flag=True, help="Skip the HTML pages."),
+        click.option("--allow-synthetic-critics", is_flag=True,
+                     help="On a real dataset, score LSE with the shipped synthetic critic when no official one is "
+                          "found (refused by default; labelled)."),
     ]
     for o in reversed(opts):
         f = o(f)
@@ -45,7 +48,11 @@ def _done(result) -> None:
                f"resumed (skipped): {s.pairs_skipped}  failed items: {s.failures}  time: {s.seconds:.1f} s")
     if result.page:
         click.echo(f"experiment page: {result.page}")
-    if count_failures(s.run_dir):
+    for name, why in s.metrics_unavailable.items():
+        click.echo(f"metric {name} NOT computed: {why}", err=True)
+    for label in s.synthetic_critics.values():
+        click.echo(f"WARNING: {label}")
+    if count_failures(s.run_dir) or s.metrics_unavailable:
         sys.exit(1)
 
 
@@ -60,8 +67,8 @@ def sweep() -> None:
               help="Context sizes: audio limited to +-k frames around each frame; 'full' = no limit.")
 @click.option("--metrics", default="lmd,lse", show_default=True)
 def context(methods: str, dataset: str, root: str | None, split: str, weights: tuple[str, ...], limit: int | None,
-            device: str, crop: str, run_dir: str | None, no_gen_cache: bool, no_report: bool, ks: str,
-            metrics: str) -> None:
+            device: str, crop: str, run_dir: str | None, no_gen_cache: bool, no_report: bool,
+            allow_synthetic_critics: bool, ks: str, metrics: str) -> None:
     """Metric vs audio context +-k for every method (methods that cannot limit their context are
     reported as not run). Resumable; exit 1 when items failed."""
     from talkbench.experiments.sweep import context_sweep
@@ -70,7 +77,7 @@ def context(methods: str, dataset: str, root: str | None, split: str, weights: t
         _methods(methods), run_dir or f"runs/sweep-context-{time.strftime('%Y%m%d-%H%M%S')}", ks=ks, dataset=dataset,
         root=root, split=split, metrics=tuple(m.strip() for m in metrics.split(",") if m.strip()),
         weights=_weights(weights), limit=limit, device=device, crop=crop, report=not no_report,
-        gen_cache=False if no_gen_cache else None)
+        gen_cache=False if no_gen_cache else None, allow_synthetic_critics=allow_synthetic_critics)
     _done(result)
 
 
@@ -79,8 +86,8 @@ def context(methods: str, dataset: str, root: str | None, split: str, weights: t
 @click.option("--span", type=int, default=7, show_default=True, help="Frames of audio masked in the middle of each clip.")
 @click.option("--metrics", default="lmd-span", show_default=True, help="lmd-span is always scored.")
 def mask(methods: str, dataset: str, root: str | None, split: str, weights: tuple[str, ...], limit: int | None,
-         device: str, crop: str, run_dir: str | None, no_gen_cache: bool, no_report: bool, span: int,
-         metrics: str) -> None:
+         device: str, crop: str, run_dir: str | None, no_gen_cache: bool, no_report: bool,
+         allow_synthetic_critics: bool, span: int, metrics: str) -> None:
     """LMD inside and outside a masked audio span, methods compared on the same samples (paired)."""
     from talkbench.experiments.sweep import mask_sweep
 
@@ -88,7 +95,7 @@ def mask(methods: str, dataset: str, root: str | None, split: str, weights: tupl
         _methods(methods), run_dir or f"runs/sweep-mask-{time.strftime('%Y%m%d-%H%M%S')}", span=span,
         dataset=dataset, root=root, split=split, metrics=tuple(m.strip() for m in metrics.split(",") if m.strip()),
         weights=_weights(weights), limit=limit, device=device, crop=crop, report=not no_report,
-        gen_cache=False if no_gen_cache else None)
+        gen_cache=False if no_gen_cache else None, allow_synthetic_critics=allow_synthetic_critics)
     _done(result)
 
 

@@ -53,12 +53,16 @@ def _batch_sizes(values: tuple[str, ...]) -> dict[str, int]:
 @click.option("--no-report", is_flag=True, help="Skip the HTML report.")
 @click.option("--no-gen-cache", is_flag=True, help="Do not reuse (or store) generations across runs.")
 @click.option("--no-retry-failed", is_flag=True, help="On resume, keep failed items as they are (default: retry them).")
+@click.option("--allow-synthetic-critics", is_flag=True,
+              help="On a real dataset, score LSE / lip reading with a critic trained on the synthetic corpus when no "
+                   "official one is found (refused by default); the report and console label those numbers.")
 @click.option("--fresh", is_flag=True,
               help="If --run-dir already holds a run, start a new directory beside it (<run-dir>-N) instead of "
                    "resuming (resuming is refused when the weights, critics, versions, protocol or data changed).")
 @click.option("--workers", type=int, default=None,
-              help="Processes preparing samples (decode, crop, landmarks) ahead of generation; 0: the serial "
-                   "path, one sample at a time. Default: the number of cores minus one (at least 1).")
+              help="Worker processes preparing samples (decode, crop, landmarks) ahead of generation and, on "
+                   "CPU, scoring them; 0: the serial path, one sample at a time. Default: one per core (on a "
+                   "GPU: cores minus one).")
 @click.option("--batch-size", "batch_size", multiple=True, metavar="METHOD=B",
               help="Requests per Method.generate call for METHOD (repeatable; *=B for every method; default 4).")
 @click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
@@ -67,8 +71,8 @@ def _batch_sizes(values: tuple[str, ...]) -> dict[str, int]:
               help="With --executor ray: the cluster (auto | HOST:PORT); default: a Ray instance on this machine.")
 def run(methods: str, dataset: str, root: str | None, split: str, metrics: str, weights: tuple[str, ...],
         limit: int | None, device: str, run_dir: str | None, crop: str, no_gt: bool, no_report: bool,
-        no_gen_cache: bool, no_retry_failed: bool, fresh: bool, workers: int | None, batch_size: tuple[str, ...],
-        executor: str, address: str | None) -> None:
+        no_gen_cache: bool, no_retry_failed: bool, allow_synthetic_critics: bool, fresh: bool, workers: int | None,
+        batch_size: tuple[str, ...], executor: str, address: str | None) -> None:
     """Generate with every method, score every sample, store tidy rows, write the report.
 
     Re-running the same command on the same --run-dir resumes: finished items are kept, failed ones
@@ -76,13 +80,19 @@ def run(methods: str, dataset: str, root: str | None, split: str, metrics: str, 
     sha256, method and metric versions, protocol, dataset split); resuming with any of it changed is
     refused, naming what changed.
 
+    A metric whose only critic was trained on the synthetic corpus (the shipped syncnet-synth /
+    lipreader-synth) is refused on a dataset that is not synthetic, naming the official file to put in
+    $TALKBENCH_WEIGHTS; --allow-synthetic-critics scores it anyway, labelled as such.
+
     \b
-    Exit codes: 0 every item scored; 1 some items failed (recorded in the store, the run completed);
-    2 usage or configuration error (checked before the run directory is created)."""
+    Exit codes: 0 every item scored; 1 some items failed (recorded in the store, the run completed), or a
+    requested metric could not be computed (a refused synthetic critic, missing weights: run.json
+    metrics_unavailable); 2 usage or configuration error, or none of the metrics can be computed
+    (checked before the run directory is created)."""
     config = RunConfig(
         methods=tuple(m.strip() for m in methods.split(",") if m.strip()), dataset=dataset, root=root, split=split,
         metrics=tuple(m.strip() for m in metrics.split(",") if m.strip()), weights=_weights(weights),
-        limit=limit, device=device, crop=crop, include_gt=not no_gt,
+        limit=limit, device=device, crop=crop, include_gt=not no_gt, allow_synthetic_critics=allow_synthetic_critics,
     )
     run_dir = run_dir or f"runs/{dataset}-{time.strftime('%Y%m%d-%H%M%S')}"
     if address is not None and executor != "ray":
@@ -94,11 +104,20 @@ def run(methods: str, dataset: str, root: str | None, split: str, metrics: str, 
                f"resumed (skipped): {summary.pairs_skipped}  retried: {summary.retried}  "
                f"failed items: {summary.failures}  "
                f"time: {summary.seconds:.1f} s")
+    for name, why in summary.metrics_unavailable.items():
+        click.echo(f"metric {name} NOT computed: {why}", err=True)
+    for label in summary.synthetic_critics.values():
+        click.echo(f"WARNING: {label}")
+    from talkbench.report.sanity import offset_sanity
+    from talkbench.results import load_run
+
+    for check in offset_sanity(load_run(summary.run_dir).frame):
+        click.echo(check.text)
     if not no_report:
         from talkbench.report.html import build_report
 
         click.echo(f"report: {build_report(summary.run_dir)}")
     from talkbench.runner import count_failures
 
-    if count_failures(summary.run_dir):
+    if count_failures(summary.run_dir) or summary.metrics_unavailable:
         sys.exit(1)

@@ -63,13 +63,15 @@ def context_sweep(methods: Sequence[str], run_dir: str | Path, ks: str | Sequenc
                   dataset: str = "synth-lrs2", root: str | None = None, split: str = "test",
                   metrics: Sequence[str] = ("lmd", "lse"), weights: Sequence[tuple[str, str]] = (),
                   limit: int | None = None, device: str = "auto", crop: str = "auto", progress: bool = True,
-                  report: bool = True, gen_cache: bool | GenCache | None = None) -> SweepResult:
+                  report: bool = True, gen_cache: bool | GenCache | None = None,
+                  allow_synthetic_critics: bool = False) -> SweepResult:
     """Generate with every method at every context size ``k`` (audio of each frame limited to ±k
     frames; ``"full"``: no limit) and score with ``metrics``. Resumable like ``talkbench run``."""
     kk = parse_ks(ks)
     specs = context_specs(methods, kk)
     config = RunConfig(methods=specs, dataset=dataset, root=root, split=split, metrics=tuple(metrics),
-                       weights=tuple(weights), limit=limit, device=device, crop=crop, include_gt=False)
+                       weights=tuple(weights), limit=limit, device=device, crop=crop, include_gt=False,
+                       allow_synthetic_critics=allow_synthetic_critics)
     exp = {"kind": "context", "methods": list(methods), "k": [str(k) for k in kk], "paper": "CALS Fig. 6",
            "notes": ["k limits the Audio-to-Lip attention to +-k frames; the 80x4 log-mel units of a frame use "
                      "400-sample windows, which reach <= 15 ms into the neighbouring frames"]}
@@ -80,7 +82,7 @@ def mask_sweep(methods: Sequence[str], run_dir: str | Path, span: int = 7, datas
                root: str | None = None, split: str = "test", metrics: Sequence[str] = ("lmd-span",),
                weights: Sequence[tuple[str, str]] = (), limit: int | None = None, device: str = "auto",
                crop: str = "auto", progress: bool = True, report: bool = True,
-               gen_cache: bool | GenCache | None = None) -> SweepResult:
+               gen_cache: bool | GenCache | None = None, allow_synthetic_critics: bool = False) -> SweepResult:
     """Generate with the audio of ``span`` frames in the middle of each clip masked and score LMD in
     the span (``lmd_span``) and outside it (``lmd_outside``); methods are compared on the same samples
     with paired bootstrap differences on the experiment page."""
@@ -88,7 +90,8 @@ def mask_sweep(methods: Sequence[str], run_dir: str | Path, span: int = 7, datas
         metrics = ("lmd-span", *metrics)
     specs = mask_specs(methods, span)
     config = RunConfig(methods=specs, dataset=dataset, root=root, split=split, metrics=tuple(metrics),
-                       weights=tuple(weights), limit=limit, device=device, crop=crop, include_gt=False)
+                       weights=tuple(weights), limit=limit, device=device, crop=crop, include_gt=False,
+                       allow_synthetic_critics=allow_synthetic_critics)
     exp = {"kind": "mask", "methods": list(methods), "span": span, "paper": "CALS Fig. 5",
            "notes": ["the masked span is the `span` frames centred in each clip (talkbench.conditions.mask_span_frames)"]}
     return _finish(config, Path(run_dir), exp, progress, report, gen_cache)

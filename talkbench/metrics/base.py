@@ -72,6 +72,16 @@ def missing_inputs(scorer: Any, item: ScoreInput) -> list[str]:
     return [r for r in getattr(scorer, "requires", ()) if not have[r]]
 
 
+def not_applicable(scorer: Any, item: ScoreInput) -> str | None:
+    """Why ``scorer`` does not apply to ``item`` (its optional ``not_applicable(item)`` method), else None.
+
+    Not applicable is neither a value nor a failure: the item has what the scorer needs, but the
+    scorer's own scope excludes it (an LRW word outside a word-subset lip reader's vocabulary). The
+    runner writes no rows for it, counts it per reason in run.json, and the exit code ignores it."""
+    fn = getattr(scorer, "not_applicable", None)
+    return fn(item) if callable(fn) else None
+
+
 @runtime_checkable
 class Scorer(Protocol):
     """Computes ``outputs`` for one sample. Raise :class:`talkbench.errors.MetricError` for a
@@ -84,6 +94,8 @@ class Scorer(Protocol):
     # "reference_landmarks", "mask_frames": an item lacking one is not scored (no row), and the run
     # record says why. Scorers without the attribute need nothing more.
     requires: tuple[str, ...]
+    # Optional: ``not_applicable(item) -> str | None``, a reason when the item is outside the scorer's
+    # scope (see :func:`not_applicable`); scorers without it apply to every item they can score.
 
     def provenance(self) -> dict[str, Any]:
         """Critic weights (path, sha256, training data) and options; {} for pure metrics."""

@@ -18,9 +18,12 @@ generated frames instead (also the fallback when no reference landmarks are give
 Mouth ROIs: each critic is bound to the mouth-ROI pipeline it was trained/evaluated with
 (:func:`roi_pipeline_for`: card, official file name, activation); provenance and metric version name it.
 
-NaN with a reason (a :class:`MetricError`, recorded by the runner) when the sample has no word label
-(sentence datasets), its word is outside the critic's vocabulary (a critic trained on a word subset never
-counts those as errors), or the clip is shorter than the pipelines' 12 frames.
+Scope: a sample whose word is outside the critic's vocabulary (a critic trained on a word subset) is
+*not applicable* (:meth:`LipReadingScorer.not_applicable`): the runner writes no row, never counts it as a
+failure, and reports per-word coverage. NaN with a reason (a :class:`MetricError`, recorded by the
+runner) when the clip is shorter than the pipelines' 12 frames. Called directly, ``score`` also raises a
+:class:`MetricError` for an out-of-vocabulary word and for a sample without a word label (sentence
+datasets; the runner skips those through ``requires``).
 """
 
 from __future__ import annotations
@@ -168,6 +171,12 @@ class LipReadingScorer:
         x = torch.from_numpy(to_model_input(rois))[None].to(self.device)
         with torch.inference_mode():
             return self.model(x)[0].float().cpu()
+
+    def not_applicable(self, item: ScoreInput) -> str | None:
+        """The reason when ``item``'s word is outside this critic's vocabulary (else None)."""
+        if item.word and item.word.upper() not in self.index:
+            return f"word {item.word.upper()!r} is outside the critic's {len(self.vocab)}-word vocabulary"
+        return None
 
     def score(self, item: ScoreInput) -> dict[str, float]:
         # Undefined cases are MetricErrors: the runner records them as NaN with this reason.

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+import shlex
 import time
 from pathlib import Path
 
@@ -12,11 +13,33 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 
 from talkbench.experiments.report import build_experiment_report
 from talkbench.report.figures import distribution_plots, qualitative_strip
+from talkbench.report.provenance import critic_lines
+from talkbench.report.sanity import offset_sanity
 from talkbench.report.tables import build_table, header, to_latex, to_markdown
 from talkbench.results import load_run
 from talkbench.stats import paired_difference, summarize
 
 MAX_STRIPS = 3
+MAX_WORDS = 40  # per-word coverage listed in the report (all of it is in run.json)
+
+
+def _coverage_lines(not_applicable: dict) -> list[str]:
+    """Plain lines for items a scorer did not apply to, with per-word coverage on word datasets."""
+    lines = []
+    for name, na in not_applicable.items():
+        line = (f"{name}: {na['pairs']} (method, sample) pairs not applicable, neither scored nor counted as failures "
+                f"({'; '.join(f'{why}: {n}' for why, n in na['reasons'].items())}).")
+        if "word_coverage" in na:
+            cov = na["word_coverage"]
+            covered = [w for w, c in cov.items() if c["applicable"]]
+            per_word = [f"{w} {c['applicable']}/{c['samples']}" for w, c in cov.items()]
+            more = f", ... ({len(per_word) - MAX_WORDS} more in run.json not_applicable)" if len(per_word) > MAX_WORDS else ""
+            line += (f" Word coverage: {na['words_covered']} of {na['words']} words scored"
+                     + (f" ({', '.join(covered[:MAX_WORDS])}{', ...' if len(covered) > MAX_WORDS else ''})"
+                        if covered else "")
+                     + "; per word (applicable/samples): " + ", ".join(per_word[:MAX_WORDS]) + more + ".")
+        lines.append(line)
+    return lines
 
 
 def build_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
@@ -51,6 +74,18 @@ def build_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
         if png:
             strips.append({"sample_id": sid, "png": png, "videos": videos})
     failures = df[df["error"].notna()][["method", "sample_id", "metric", "error"]].to_dict("records")
+    # Numbers from a critic trained on the synthetic corpus (allowed on a real dataset): marked in the
+    # header and explained under the table, in every export.
+    synthetic = record.get("synthetic_critics") or {}
+    marked = {o for name in synthetic for o in res.scorers.get(name, ())}
+    headers = {m: header(m, infos) + (" †" if m in marked else "") for m in metrics}
+    notes = [f"† {label}" for label in synthetic.values()]
+    sanity = [s.text for s in offset_sanity(df)]
+    coverage = _coverage_lines(record.get("not_applicable") or {})
+    example = next(iter(df[~df["metric"].str.startswith("__")][["method", "sample_id"]].itertuples(index=False)), None)
+    rescore = (f"talkbench score --run-dir {shlex.quote(str(run_dir))} --sample {shlex.quote(example.sample_id)} "
+               f"--method {shlex.quote(example.method)}" if example is not None
+               else f"talkbench score --run-dir {shlex.quote(str(run_dir))} --sample ID --method METHOD")
     env = Environment(loader=PackageLoader("talkbench.report", "templates"), autoescape=select_autoescape(["html", "j2"]))
     # Sweeps and ablations (conditions in the method names) get their own page, linked from this one.
     experiment = build_experiment_report(run_dir, out)
@@ -58,14 +93,18 @@ def build_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
         experiment=experiment.name if experiment else None,
         title=run_dir.name, config=record.get("config", {}), n_samples=df["sample_id"].nunique(),
         git_sha=record.get("git_sha"), generated=time.strftime("%Y-%m-%d %H:%M:%S"),
-        metrics=metrics, rows=rows, headers={m: header(m, infos) for m in metrics}, paired=paired,
+        metrics=metrics, rows=rows, headers=headers, paired=paired, synthetic_notes=notes, sanity=sanity,
+        coverage=coverage, rescore=rescore,
         figures=distribution_plots(scored, metrics), strips=strips, failures=failures,
-        critics=record.get("critics", {}), unavailable=record.get("metrics_unavailable", {}),
+        critics=critic_lines([record]), unavailable=record.get("metrics_unavailable", {}),
         methods_unavailable=record.get("methods_unavailable", {}),
         record_json=json.dumps(record, indent=2, default=str),
     )
     (out / "index.html").write_text(html, encoding="utf-8")
-    (out / "table.md").write_text(to_markdown(metrics, rows, infos), encoding="utf-8")
-    (out / "table.tex").write_text(to_latex(metrics, rows, infos), encoding="utf-8")
+    foot = "".join(f"\n{line}\n" for line in [*notes, *sanity, *coverage])
+    (out / "table.md").write_text(to_markdown(metrics, rows, infos, marked) + foot, encoding="utf-8")
+    (out / "table.tex").write_text(to_latex(metrics, rows, infos, marked) + "".join(f"% {line}\n" for line in
+                                                                                    [*notes, *sanity, *coverage]),
+                                   encoding="utf-8")
     summary.to_csv(out / "table.csv", index=False)
     return out / "index.html"

@@ -68,8 +68,13 @@ def header(metric: str, infos: Infos) -> str:
     return info.header if info else metric
 
 
-def to_markdown(metrics: list[str], rows: list[dict], infos: Infos) -> str:
-    lines = ["| Method | " + " | ".join(header(m, infos) for m in metrics) + " |",
+def _head(metric: str, infos: Infos, marked: set[str] | frozenset[str]) -> str:
+    """The column header; ``marked`` columns (a synthetic critic's) carry a dagger explained below."""
+    return header(metric, infos) + (" †" if metric in marked else "")
+
+
+def to_markdown(metrics: list[str], rows: list[dict], infos: Infos, marked: set[str] | frozenset[str] = frozenset()) -> str:
+    lines = ["| Method | " + " | ".join(_head(m, infos, marked) for m in metrics) + " |",
              "|---|" + "---|" * len(metrics)]
     for r in rows:
         cells = [f"**{r['cells'][m]['text']}**" if r["cells"][m]["best"] else r["cells"][m]["text"] for m in metrics]
@@ -77,12 +82,12 @@ def to_markdown(metrics: list[str], rows: list[dict], infos: Infos) -> str:
     return "\n".join(lines) + "\n"
 
 
-def to_latex(metrics: list[str], rows: list[dict], infos: Infos) -> str:
+def to_latex(metrics: list[str], rows: list[dict], infos: Infos, marked: set[str] | frozenset[str] = frozenset()) -> str:
     def esc(s: str) -> str:
-        return s.replace("_", r"\_").replace("±", r"$\pm$").replace("∞", r"$\infty$").replace("↑", r"$\uparrow$").replace("↓", r"$\downarrow$")
+        return s.replace("_", r"\_").replace("±", r"$\pm$").replace("∞", r"$\infty$").replace("↑", r"$\uparrow$").replace("↓", r"$\downarrow$").replace("†", r"\dag{}")
 
     lines = [r"\begin{tabular}{l" + "c" * len(metrics) + "}", r"\toprule",
-             "Method & " + " & ".join(esc(header(m, infos)) for m in metrics) + r" \\", r"\midrule"]
+             "Method & " + " & ".join(esc(_head(m, infos, marked)) for m in metrics) + r" \\", r"\midrule"]
     for r in rows:
         cells = [(r"\textbf{" + esc(r["cells"][m]["text"]) + "}") if r["cells"][m]["best"] else esc(r["cells"][m]["text"])
                  for m in metrics]
