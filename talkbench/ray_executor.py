@@ -141,9 +141,10 @@ def run_ray(r: Any, plan: list[tuple[Any, list[str]]], bars: tuple[Any, Any, Any
     try:
         gpus = float(os.environ.get("TALKBENCH_RAY_GPUS", "0.5")) if r.device.startswith("cuda") else 0
         weights = dict(r.config.weights)
-        # Actors reserve a fraction of a CPU (TALKBENCH_RAY_ACTOR_CPUS): a whole one each would leave a
-        # small node no CPU for the preparation tasks (5 actors on 2 CPUs never start).
-        cpus = float(os.environ.get("TALKBENCH_RAY_ACTOR_CPUS", "0.25"))
+        # Actors reserve no CPU by default (TALKBENCH_RAY_ACTOR_CPUS, as Ray's own actor default): a
+        # reservation each would leave a small node no CPU for the preparation tasks, which wait
+        # forever (5 actors at 0.25 on 2 CPUs leave 0.75). GPU actors are placed by num_gpus.
+        cpus = float(os.environ.get("TALKBENCH_RAY_ACTOR_CPUS", "0"))
         opts = dict(num_cpus=cpus, num_gpus=gpus, max_restarts=ACTOR_RESTARTS, max_task_retries=TASK_RETRIES)
         method_actor = ray.remote(**opts)(_MethodActor)
         scorer_actor = ray.remote(**opts)(_ScorerActor)
