@@ -133,7 +133,7 @@ def _tiny_clips(root: Path, n: int) -> None:
 
 def main(argv: list[str]) -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--samples", type=int, default=24)
+    ap.add_argument("--samples", type=int, default=24, help="demo samples (0: skip the executor comparison)")
     ap.add_argument("--memory", default="100,1000")
     ap.add_argument("--skip-ray", action="store_true")
     ap.add_argument("--child", default=None)
@@ -150,11 +150,11 @@ def main(argv: list[str]) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         results = {}
-        for ex in ("serial", "pipelined", *(() if args.skip_ray else ("ray",))):
+        for ex in ("serial", "pipelined", *(() if args.skip_ray else ("ray",))) if args.samples else ():
             cache = _fresh_cache(tmp, f"cache-{ex}")
             results[ex] = _spawn("demo", ex, args.samples, tmp / ex / "run", cache)
             print(f"demo {ex}: {json.dumps(results[ex])}  load {os.getloadavg()[0]:.1f}", flush=True)
-        base = _rows(tmp / "serial" / "run")
+        base = _rows(tmp / "serial" / "run") if results else []
         for ex, res in results.items():
             same = _rows(tmp / ex / "run") == base
             print(f"| {ex} | {res['samples']} | {res['wall_s']:.1f} | {res['samples_per_s']:.3f} | "

@@ -142,7 +142,7 @@ def test_generation_batches_span_samples(dataset: Path, tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_pipelined_lse_equals_serial(dataset: Path, tmp_path: Path) -> None:
     """The critics run in the workers (their own copies, one thread each): the same LSE values."""
-    cfg = _config(dataset, methods=("static",), metrics=("psnr", "lse"), limit=2)
+    cfg = _config(dataset, methods=("static",), metrics=("psnr", "lse"), limit=2, allow_synthetic_critics=True)
     run(cfg, tmp_path / "s", progress=False, workers=0, gen_cache=False)
     run(cfg, tmp_path / "p", progress=False, workers=2, gen_cache=False)
     rows = _rows(tmp_path / "p")
