@@ -166,8 +166,10 @@ class Prefetcher:
                 try:
                     clip, why = fut[0].result()
                 except (BrokenProcessPool, CancelledError):
-                    self._recover(inflight)
+                    self._recover(inflight, fut[1])
                     continue
+                except Exception as exc:  # e.g. a result too large to send back: this sample fails
+                    clip, why = None, f"{type(exc).__name__}: {exc} ({sample.video_path})"
                 inflight.popleft()
                 fill()
                 yield sample, pending, clip, why
@@ -182,15 +184,16 @@ class Prefetcher:
                 self.pool.shutdown(wait=False, cancel_futures=True)
                 self.pool = None
 
-    def _recover(self, inflight: deque[list[Any]]) -> None:
-        """A worker died: start a new pool and submit again what it lost (finished items are kept)."""
+    def _recover(self, inflight: deque[list[Any]], generation: int) -> None:
+        """A worker of pool ``generation`` died: start a new pool and submit again what that pool (or
+        an older one) lost; finished items, and items of a newer healthy pool, are kept."""
         def ok(f: Future) -> bool:
             return f.done() and not f.cancelled() and f.exception() is None
 
-        broken = [x for x in inflight if x[2] is not None and not ok(x[2][0])]
+        with self.lock:
+            self._restart(generation)
+        broken = [x for x in inflight if x[2] is not None and x[2][1] <= generation and not ok(x[2][0])]
         log.warning("a worker process died; restarting the pool and retrying %d item(s)", len(broken))
-        for gen in {x[2][1] for x in broken}:
-            self._restart(gen)
         for x in broken:
             if x[3] >= MAX_ATTEMPTS:
                 done: Future = Future()
@@ -210,6 +213,8 @@ class Writer(threading.Thread):
         self.r, self.score_bar = r, score_bar
         self.q: queue.Queue = queue.Queue(maxsize=max(1, maxsize))
         self.error: BaseException | None = None
+        # Set on Ctrl-C: pairs whose scoring was cancelled are left for the resume, not scored here.
+        self.stopping = False
 
     def put(self, job: tuple[Any, ...]) -> None:
         while True:
@@ -259,6 +264,8 @@ class Writer(threading.Thread):
                         try:
                             scored = scored.result()
                         except Exception as exc:  # scorer errors are rows; this is the process dying
+                            if self.stopping:
+                                continue  # not committed: the resume does this pair
                             log.warning("the worker scoring %s/%s failed (%s): scoring it here", m, sid, exc)
                             scored = fallback()
                     rows, outside = scored
@@ -379,6 +386,9 @@ def run_pipelined(r: Any, plan: list[tuple[Any, list[str]]], bars: tuple[Any, An
             if len(group) >= group_size or not group:
                 flush()
         flush()
+    except BaseException:
+        writer.stopping = True  # Ctrl-C or an error: commit what is scored, leave the rest to the resume
+        raise
     finally:
         close = getattr(it, "close", None)
         if close is not None:

@@ -95,9 +95,11 @@ def test_ctrl_c_stops_cleanly_and_resumes(dataset: Path, serial: Path, tmp_path:
         run(_config(dataset), tmp_path / "c", progress=False, workers=1, batch_sizes={"*": 1},
             gen_cache=False, on_sample=interrupt)
     first = _rows(tmp_path / "c")
-    assert first and {r[1] for r in first} == {"clip0"}  # what was scored before the stop is committed
+    # only what was scored before the stop is committed (pairs whose scoring had not started are not)
+    assert {r[1] for r in first} <= {"clip0"}
+    done_before = len(_done(tmp_path / "c"))
     s = run(_config(dataset), tmp_path / "c", progress=False, workers=1, gen_cache=False)
-    assert s.pairs_skipped == 3 and s.pairs_done == 12
+    assert s.pairs_skipped == done_before and s.pairs_done == 15 - done_before
     assert _rows(tmp_path / "c") == _rows(serial)
 
 
