@@ -34,6 +34,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import CancelledError, Future, ProcessPoolExecutor
+from concurrent.futures import TimeoutError as FuturesTimeout
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
@@ -129,6 +130,19 @@ class Prefetcher:
                 except BrokenProcessPool:
                     self._restart(self.generation)
 
+    def wait(self, fut: Future) -> Any:
+        """``fut.result()``, but a pool whose worker is gone without the pool noticing (seen after a
+        SIGKILL under load: every future then waits forever) counts as broken."""
+        empty = 0
+        while True:
+            try:
+                return fut.result(timeout=2.0)
+            except FuturesTimeout:
+                procs = list((getattr(self.pool, "_processes", None) or {}).values())
+                empty = empty + 1 if not procs else 0
+                if any(p.exitcode is not None for p in procs) or empty >= 3:
+                    raise BrokenProcessPool("a worker process died (found by the watchdog)") from None
+
     def _submit(self, sample: Any) -> tuple[Future, int]:
         return self.submit(_prepare_in_worker, sample, self.size, self.crop)
 
@@ -164,7 +178,7 @@ class Prefetcher:
                     yield sample, pending, None, None
                     continue
                 try:
-                    clip, why = fut[0].result()
+                    clip, why = self.wait(fut[0])
                 except (BrokenProcessPool, CancelledError):
                     self._recover(inflight, fut[1])
                     continue
@@ -215,6 +229,7 @@ class Writer(threading.Thread):
         self.error: BaseException | None = None
         # Set on Ctrl-C: pairs whose scoring was cancelled are left for the resume, not scored here.
         self.stopping = False
+        self.wait: Callable[[Any], Any] = lambda fut: fut.result()
 
     def put(self, job: tuple[Any, ...]) -> None:
         while True:
@@ -262,7 +277,7 @@ class Writer(threading.Thread):
                     _, m, sid, frames, audio, fps, sr, scored, t0, extra, fallback = job
                     if not isinstance(scored, tuple):  # a future (a worker's, a Ray actor's)
                         try:
-                            scored = scored.result()
+                            scored = self.wait(scored)
                         except Exception as exc:  # scorer errors are rows; this is the process dying
                             if self.stopping:
                                 continue  # not committed: the resume does this pair
@@ -351,6 +366,7 @@ def run_pipelined(r: Any, plan: list[tuple[Any, list[str]]], bars: tuple[Any, An
                 options.setdefault(metric, {})[key] = value
             scoring = {"metrics": tuple(r.scorers), "device": r.device, "options": options, "threads": 1}
         stream = Prefetcher(plan, r.config.size, r.config.crop, workers, prefetch, scoring=scoring)
+        writer.wait = lambda fut: stream.wait(fut) if isinstance(fut, Future) else fut.result()
         if scoring is not None:
             def score(m: str, sample: Any, item: Any) -> Future:
                 return stream.score(item, m, r.config.dataset, sample.sample_id)
