@@ -17,6 +17,9 @@ $(STAMP): $(BIN)/python pyproject.toml
 	# The LSE agreement test's reference (syncnet_python's evaluate). --no-deps: its requirements
 	# would replace the pinned CPU torch with a CUDA build.
 	$(BIN)/pip install -q --no-deps syncnet-python==0.2.3
+	# References of the FID / LPIPS / CPBD agreement tests (extra "metrics-reference"). --no-deps: they
+	# require torchvision, whose only wheels here are CUDA builds that fail to import against torch+cpu.
+	$(BIN)/pip install -q --no-deps pytorch-fid==0.3.0 lpips==0.1.4 cpbd==1.0.7
 	touch $(STAMP)
 
 venv: $(STAMP)

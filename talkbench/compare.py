@@ -20,6 +20,7 @@ class Verdict:
     higher_is_better: bool
     regression: bool
     improvement: bool
+    dataset_level: bool = False  # FID/FVD: one value per run, interval from the two bootstrap intervals
 
 
 def comparable_metrics(ra: RunResults, rb: RunResults, metrics: list[str] | None = None) -> list[str]:
@@ -67,6 +68,32 @@ def compare_runs(run_a: str | Path, run_b: str | Path, metrics: list[str] | None
             big = abs(p.mean_diff) > min_effect
             out.append(Verdict(method, p, hib, bool(worse and ci_excludes and significant and big),
                                bool(not worse and ci_better and significant and big)))
+    out += _dataset_verdicts(ra, rb, [m for m in wanted if ra.metrics[m].level == "dataset"], min_effect)
+    return out
+
+
+def _dataset_verdicts(ra: RunResults, rb: RunResults, metrics: list[str], min_effect: float) -> list[Verdict]:
+    """Dataset-level metrics (FID, FVD) have one value per run, not paired samples: B - A with the
+    interval [low_B - high_A, high_B - low_A] from the two bootstrap intervals (conservative); a
+    regression when that whole interval lies on the worse side and exceeds ``min_effect``. No p-value."""
+    if ra.dataset.empty or rb.dataset.empty:
+        return []
+    out = []
+    da, db = ra.dataset.set_index(["method", "metric"]), rb.dataset.set_index(["method", "metric"])
+    for (method, metric) in sorted(set(da.index) & set(db.index)):
+        if metric not in metrics:
+            continue
+        a, b = da.loc[(method, metric)], db.loc[(method, metric)]
+        if not (math.isfinite(a["value"]) and math.isfinite(b["value"])):
+            continue
+        diff = float(b["value"] - a["value"])
+        low, high = float(b["low"] - a["high"]), float(b["high"] - a["low"])
+        p = Paired(metric, f"{method}@A", f"{method}@B", int(min(a["n"], b["n"])), diff, low, high, math.nan)
+        hib = ra.metrics[metric].higher_is_better
+        big = abs(diff) > min_effect
+        worse_for_sure = (high < 0) if hib else (low > 0)
+        better_for_sure = (low > 0) if hib else (high < 0)
+        out.append(Verdict(method, p, hib, bool(worse_for_sure and big), bool(better_for_sure and big), True))
     return out
 
 
@@ -76,6 +103,7 @@ def to_markdown(verdicts: list[Verdict], run_a: str, run_b: str) -> str:
     for v in verdicts:
         p = v.paired
         verdict = "**regression**" if v.regression else ("improvement" if v.improvement else "no significant change")
+        pval = "– (dataset-level)" if v.dataset_level else f"{p.p_value:.3g}"
         lines.append(f"| {v.method} | {p.metric} {'↑' if v.higher_is_better else '↓'} | {p.n} | {p.mean_diff:+.4f} | "
-                     f"[{p.low:+.4f}, {p.high:+.4f}] | {p.p_value:.3g} | {verdict} |")
+                     f"[{p.low:+.4f}, {p.high:+.4f}] | {pval} | {verdict} |")
     return "\n".join(lines) + "\n"

@@ -79,7 +79,8 @@ def _prepare_in_worker(sample: Any, size: int, crop: str) -> tuple[Any, str | No
     return prepare(sample, size, crop)
 
 
-def _score_in_worker(item: Any, method: str, dataset: str, sample_id: str) -> tuple[list[Row], dict[str, str]]:
+def _score_in_worker(item: Any, method: str, dataset: str, sample_id: str,
+                     run_dir: Any = None) -> tuple[list[Row], dict[str, str]]:
     """A pair's rows (and the scorers that do not apply to it), computed by this worker's own copy of
     the scorers (built on first use)."""
     from talkbench.runner import score_rows
@@ -92,7 +93,7 @@ def _score_in_worker(item: Any, method: str, dataset: str, sample_id: str) -> tu
         torch.set_num_threads(_SCORING.get("threads", 1))
         _SCORING["scorers"], _ = build_scorers(_SCORING["metrics"], _SCORING["device"], _SCORING["options"])
     outside: dict[str, str] = {}
-    rows = score_rows(_SCORING["scorers"], item, method, dataset, sample_id, outside)
+    rows = score_rows(_SCORING["scorers"], item, method, dataset, sample_id, outside, run_dir)
     return rows, outside
 
 
@@ -146,9 +147,10 @@ class Prefetcher:
     def _submit(self, sample: Any) -> tuple[Future, int]:
         return self.submit(_prepare_in_worker, sample, self.size, self.crop)
 
-    def score(self, item: Any, method: str, dataset: str, sample_id: str) -> Future:
-        """Score a pair in a worker (which holds its own scorers)."""
-        return self.submit(_score_in_worker, item, method, dataset, sample_id)[0]
+    def score(self, item: Any, method: str, dataset: str, sample_id: str, run_dir: Any = None) -> Future:
+        """Score a pair in a worker (which holds its own scorers; dataset-level metrics save the
+        sample's features under ``run_dir``, one file per pair)."""
+        return self.submit(_score_in_worker, item, method, dataset, sample_id, run_dir)[0]
 
     def _restart(self, generation: int) -> None:
         if self.pool is not None and generation == self.generation:
@@ -340,7 +342,7 @@ def evaluate_group(r: Any, group: list[tuple[Any, list[str], Any]], writer: Writ
 
             def here(_m: str = m, _s: Any = sample, _it: Any = item) -> tuple[list[Row], dict[str, str]]:
                 outside: dict[str, str] = {}
-                return rn.score_rows(r.scorers, _it, _m, r.config.dataset, _s.sample_id, outside), outside
+                return rn.score_rows(r.scorers, _it, _m, r.config.dataset, _s.sample_id, outside, r.run_dir), outside
 
             rows = here() if score is None else score(m, sample, item)
             writer.pair(m, sample, res.frames, clip, rows, t0, extra, here)
@@ -369,7 +371,7 @@ def run_pipelined(r: Any, plan: list[tuple[Any, list[str]]], bars: tuple[Any, An
         writer.wait = lambda fut: stream.wait(fut) if isinstance(fut, Future) else fut.result()
         if scoring is not None:
             def score(m: str, sample: Any, item: Any) -> Future:
-                return stream.score(item, m, r.config.dataset, sample.sample_id)
+                return stream.score(item, m, r.config.dataset, sample.sample_id, r.run_dir)
     else:
         stream = prefetcher
     group: list[tuple[Any, list[str], Any]] = []

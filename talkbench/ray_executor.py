@@ -76,11 +76,12 @@ class _ScorerActor:
 
         self.scorers, self.unavailable = build_scorers((name,), resolve_device(device), {name: options} if options else {})
 
-    def score(self, item: Any, method: str, dataset: str, sample_id: str) -> tuple[list[Row], dict[str, str]]:
+    def score(self, item: Any, method: str, dataset: str, sample_id: str,
+              run_dir: Any = None) -> tuple[list[Row], dict[str, str]]:
         from talkbench.runner import score_rows
 
         outside: dict[str, str] = {}
-        return score_rows(self.scorers, item, method, dataset, sample_id, outside), outside
+        return score_rows(self.scorers, item, method, dataset, sample_id, outside, run_dir), outside
 
 
 class _Pending:
@@ -161,7 +162,7 @@ def run_ray(r: Any, plan: list[tuple[Any, list[str]]], bars: tuple[Any, Any, Any
             from talkbench.metrics.base import missing_inputs
 
             item_ref = ray.put(item)  # one copy in the object store for every critic
-            return _Pending(ray, [a.score.remote(item_ref, method, r.config.dataset, sample.sample_id)
+            return _Pending(ray, [a.score.remote(item_ref, method, r.config.dataset, sample.sample_id, r.run_dir)
                                   for n, a in scorers.items() if not missing_inputs(r.scorers[n], item)])
 
         total_cpus = int(ray.cluster_resources().get("CPU", 1))

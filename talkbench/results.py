@@ -22,7 +22,7 @@ from talkbench.store import ResultStore
 
 # Metric names that are bookkeeping of another metric (frame counts ...), never table columns.
 HIDDEN_SUFFIXES = ("_frames_scored", "_frames_missing", "_identical_frames", "_pairs_scored",
-                   "_box_from_landmarks")
+                   "_box_from_landmarks", "_feature_rows")
 
 
 def safe_name(sample_id: str) -> str:
@@ -56,6 +56,18 @@ class RunResults:
     frame: pd.DataFrame
     metrics: dict[str, MetricInfo] = field(default_factory=dict)
     scorers: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    # Dataset-level metrics (FID, FVD): one row per (method, metric) with value, low, high, n, error, details.
+    dataset: pd.DataFrame = field(default_factory=pd.DataFrame)
+
+    def dataset_summary(self) -> pd.DataFrame:
+        """Dataset-level results in :func:`talkbench.stats.summarize`'s columns (method, metric, mean,
+        low, high, n, failed), so tables treat them like per-sample metrics."""
+        cols = ["method", "metric", "mean", "low", "high", "n", "failed"]
+        if self.dataset.empty:
+            return pd.DataFrame(columns=cols)
+        d = self.dataset.rename(columns={"value": "mean"})
+        d["failed"] = d["error"].notna().astype(int)
+        return d[cols]
 
     @property
     def scored(self) -> pd.DataFrame:
@@ -101,6 +113,7 @@ def load_run(run_dir: str | Path) -> RunResults:
     store = ResultStore(run_dir / "results.sqlite")
     try:
         df = store.frame()
+        dataset = store.dataset_frame()
     finally:
         store.close()
     infos: dict[str, MetricInfo] = {}
@@ -109,4 +122,4 @@ def load_run(run_dir: str | Path) -> RunResults:
         parsed = [MetricInfo.from_record(o) for o in outputs]
         scorers[scorer] = tuple(i.name for i in parsed)
         infos.update({i.name: i for i in parsed})
-    return RunResults(run_dir, record, df, infos, scorers)
+    return RunResults(run_dir, record, df, infos, scorers, dataset)

@@ -202,17 +202,22 @@ def build_scorers(config: RunConfig, device: str) -> tuple[dict[str, Any], dict[
 
 
 def score_rows(scorers: dict[str, Any], item: Any, method: str, dataset: str, sample_id: str,
-               not_applicable: dict[str, str] | None = None) -> list[Row]:
+               not_applicable: dict[str, str] | None = None, run_dir: Path | None = None) -> list[Row]:
     """One sample's rows from every scorer. A scorer whose declared inputs (``requires``) the item lacks
     writes no row (e.g. lip reading on a sentence dataset: the run record says so); nor does one that
     says the item is outside its scope (its reason goes into ``not_applicable`` by scorer name: not a
-    failure); a failure is a row with the error, never an exception."""
+    failure); a failure is a row with the error, never an exception. Dataset-level scorers (FID, FVD) save
+    the sample's features under ``run_dir`` instead (:mod:`talkbench.metrics.dataset_level`)."""
     from talkbench.metrics.base import missing_inputs
     from talkbench.metrics.base import not_applicable as outside_scope
+    from talkbench.metrics.dataset_level import feature_rows, is_dataset_level
 
     rows = []
     for name, scorer in scorers.items():
         if missing_inputs(scorer, item):
+            continue
+        if is_dataset_level(scorer):
+            rows.extend(feature_rows(scorer, item, method, dataset, run_dir))
             continue
         try:
             why = outside_scope(scorer, item)
@@ -560,7 +565,7 @@ def _evaluate_sample(r: _Run, sample: Any, pending: list[str], bars: tuple[Any, 
             continue
         item = score_input(sample, clip, result.frames, req.mask_frames)
         outside: dict[str, str] = {}
-        rows = score_rows(r.scorers, item, m, cfg.dataset, sample.sample_id, outside)
+        rows = score_rows(r.scorers, item, m, cfg.dataset, sample.sample_id, outside, r.run_dir)
         rows += faces_rows(r, m, sample.sample_id, faces)
         r.summary.failures += int(any(row.error for row in rows))  # failures count pairs, not rows
         r.store.commit_sample(m, cfg.dataset, sample.sample_id, rows, time.perf_counter() - t0, outside)
@@ -569,7 +574,10 @@ def _evaluate_sample(r: _Run, sample: Any, pending: list[str], bars: tuple[Any, 
 
 
 def _close(r: _Run, reader: Any, samples: list[Any]) -> None:
-    """The final run.json: cache hits, dataset problems, what was not scored and why."""
+    """The final run.json: cache hits, dataset problems, what was not scored and why, dataset-level
+    metrics (FID, FVD) over every finished sample, and each metric's protocol."""
+    from talkbench.metrics.dataset_level import finalize, is_dataset_level
+
     record = r.record
     for s in samples:
         if s.meta.get("alignment") and len(record.setdefault("alignments", {})) < 3:
@@ -578,6 +586,12 @@ def _close(r: _Run, reader: Any, samples: list[Any]) -> None:
     record["metrics_pending"] = []
     record["dataset_problems"] = reader.problems
     record["samples"] = r.summary.samples
+    if any(is_dataset_level(s) for s in r.scorers.values()):
+        record["dataset_metrics"] = finalize(r.run_dir, r.scorers, list(r.config.all_methods), r.config.dataset,
+                                             [s.sample_id for s in samples])
+    record["metric_protocols"] = {n: s.provenance().get("protocol") or {
+        "crop": f"{r.config.crop} ({r.config.size} px protocol crops)", "frames": "all",
+        "definition": "; ".join(i.description for i in s.outputs)} for n, s in r.scorers.items()}
     if record.get("sample_notes"):
         from talkbench.faces.crop import AUDIO_TOLERANCE_S
         from talkbench.faces.track import PICK_RULE

@@ -5,7 +5,9 @@ NaN) and ``error`` (TEXT, NULL when fine). Table ``not_applicable``: (method, da
 scorer) with the reason a scorer does not apply to that item (an LRW word outside a word-subset lip
 reader's vocabulary): neither a value nor a failure. Table ``done``: a (method, dataset, sample_id) is marked
 done in the same transaction that writes its rows, so a run killed at any moment loses at most the
-sample in flight and a restart neither duplicates nor redoes finished work.
+sample in flight and a restart neither duplicates nor redoes finished work. Table ``dataset_results``:
+one row per (method, dataset, metric) for dataset-level metrics (FID, FVD), with the interval, the
+number of samples pooled and a JSON ``details`` (rows, warnings); rewritten at the end of every run.
 """
 
 from __future__ import annotations
@@ -33,6 +35,11 @@ CREATE TABLE IF NOT EXISTS not_applicable (
 CREATE TABLE IF NOT EXISTS done (
   method TEXT NOT NULL, dataset TEXT NOT NULL, sample_id TEXT NOT NULL, seconds REAL,
   PRIMARY KEY (method, dataset, sample_id)
+);
+CREATE TABLE IF NOT EXISTS dataset_results (
+  run TEXT NOT NULL, method TEXT NOT NULL, dataset TEXT NOT NULL, metric TEXT NOT NULL,
+  value REAL, low REAL, high REAL, n INTEGER, error TEXT, details TEXT,
+  PRIMARY KEY (method, dataset, metric)
 );
 """
 
@@ -96,6 +103,27 @@ class ResultStore:
         """All rows as a tidy DataFrame (value NaN where NULL)."""
         df = pd.read_sql_query("SELECT run, method, dataset, sample_id, metric, value, error FROM results", self.conn)
         df["value"] = df["value"].astype(float)
+        return df
+
+    def put_dataset_result(self, method: str, dataset: str, metric: str, value: float | None, low: float | None,
+                           high: float | None, n: int, error: str | None = None, details: str | None = None) -> None:
+        def real(v: float | None) -> float | None:
+            return None if v is None or (isinstance(v, float) and math.isnan(v)) else float(v)
+
+        try:
+            with self.conn:
+                self.conn.execute("INSERT OR REPLACE INTO dataset_results VALUES (?,?,?,?,?,?,?,?,?,?)",
+                                  (self.run, method, dataset, metric, real(value), real(low), real(high), int(n),
+                                   error, details))
+        except sqlite3.Error as exc:
+            raise TalkbenchError(f"cannot write results ({exc})", self.path) from exc
+
+    def dataset_frame(self) -> pd.DataFrame:
+        """Dataset-level results (method, dataset, metric, value, low, high, n, error, details)."""
+        df = pd.read_sql_query("SELECT method, dataset, metric, value, low, high, n, error, details "
+                               "FROM dataset_results", self.conn)
+        for c in ("value", "low", "high"):
+            df[c] = df[c].astype(float)
         return df
 
     def not_applicable(self) -> pd.DataFrame:

@@ -63,6 +63,11 @@ def collect() -> dict:
         info["face_alignment_weights"] = None
     info["official_weights"] = {n: (str(p) if (p := find_weights(n)) else None) for n in OFFICIAL_WEIGHTS}
     info["shipped_checkpoints"] = sorted(p.name for p in CHECKPOINT_DIR.glob("*.safetensors"))
+    from talkbench.metrics.nets.weights import NETS, find_net_weights
+
+    # The field's metric networks (FID, FVD, LPIPS, ArcFace): found file or the name to put in a weight folder.
+    info["metric_weights"] = {n: {"found": str(p) if (p := find_net_weights(n)) else None, "file": s.files[0],
+                                  "for": s.description, "from": s.origin} for n, s in NETS.items()}
     return info
 
 
@@ -89,4 +94,7 @@ def doctor(as_json: bool) -> None:
     click.echo("official weights (searched in: " + ", ".join(info["weight_dirs"]) + ")")
     for name, path in info["official_weights"].items():
         click.echo(f"  {name:<38} {path or missing}  [{OFFICIAL_WEIGHTS[name]}]")
+    click.echo("metric networks (fid, fvd, lpips, csim-arcface; none can be downloaded: put the file in a weight folder)")
+    for w in info["metric_weights"].values():
+        click.echo(f"  {w['file']:<38} {w['found'] or missing}  [{w['for']}; from {w['from']}]")
     click.echo("shipped checkpoints: " + (", ".join(info["shipped_checkpoints"]) or "none"))

@@ -34,6 +34,25 @@ def _batch_sizes(values: tuple[str, ...]) -> dict[str, int]:
     return out
 
 
+def metric_options(values: tuple[str, ...]) -> tuple[tuple[str, str, object], ...]:
+    """``METRIC.KEY=VALUE`` -> (metric, key, value); numbers become int/float, the rest stay strings."""
+    out = []
+    for v in values:
+        head, sep, raw = v.partition("=")
+        metric, dot, key = head.partition(".")
+        if not (sep and dot and metric and key):
+            raise click.UsageError(f"--metric-option expects METRIC.KEY=VALUE (e.g. fid.weights=PATH), got {v!r}")
+        value: object = raw
+        for cast in (int, float):
+            try:
+                value = cast(raw)
+                break
+            except ValueError:
+                continue
+        out.append((metric, key, value))
+    return tuple(out)
+
+
 @click.command(name="run")
 @click.option("--methods", required=True, help="Comma-separated method names, e.g. cals,wav2lip.")
 @click.option("--dataset", default="synth-lrs2", show_default=True)
@@ -42,7 +61,9 @@ def _batch_sizes(values: tuple[str, ...]) -> dict[str, int]:
 @click.option("--metrics", default=",".join(DEFAULT_METRICS), show_default=True,
               help="Comma-separated metric (scorer) names; each writes one or more columns: psnr, ssim, lmd, "
                    "lmd-span (lmd_span, lmd_outside), lvd, csim, lse (lse_d, lse_c, av_offset), lse-valid "
-                   "(lse_d_valid, lse_c_valid, av_offset_valid), lipread (lipread_top1, lipread_top5). "
+                   "(lse_d_valid, lse_c_valid, av_offset_valid), lipread (lipread_top1, lipread_top5), lpips, "
+                   "csim-arcface (csim_arcface), cpbd, and the dataset-level fid and fvd (one value per method; "
+                   "official weight files in $TALKBENCH_WEIGHTS, see `talkbench doctor`). "
                    "`compare --metrics` takes either form.")
 @click.option("--weights", multiple=True, help="METHOD=PATH (repeatable): evaluate a given checkpoint.")
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="Only the first N samples (N >= 1).")
@@ -59,6 +80,9 @@ def _batch_sizes(values: tuple[str, ...]) -> dict[str, int]:
 @click.option("--fresh", is_flag=True,
               help="If --run-dir already holds a run, start a new directory beside it (<run-dir>-N) instead of "
                    "resuming (resuming is refused when the weights, critics, versions, protocol or data changed).")
+@click.option("--metric-option", "metric_option", multiple=True, metavar="METRIC.KEY=VALUE",
+              help="Option of one metric (repeatable), e.g. fid.weights=PATH, fid.frame_step=5, fvd.start=20, "
+                   "csim-arcface.align=resize, lpips.trunk=PATH.")
 @click.option("--workers", type=int, default=None,
               help="Worker processes preparing samples (decode, crop, landmarks) ahead of generation and, on "
                    "CPU, scoring them; 0: the serial path, one sample at a time. Default: one per core (on a "
@@ -71,8 +95,9 @@ def _batch_sizes(values: tuple[str, ...]) -> dict[str, int]:
               help="With --executor ray: the cluster (auto | HOST:PORT); default: a Ray instance on this machine.")
 def run(methods: str, dataset: str, root: str | None, split: str, metrics: str, weights: tuple[str, ...],
         limit: int | None, device: str, run_dir: str | None, crop: str, no_gt: bool, no_report: bool,
-        no_gen_cache: bool, no_retry_failed: bool, allow_synthetic_critics: bool, fresh: bool, workers: int | None,
-        batch_size: tuple[str, ...], executor: str, address: str | None) -> None:
+        no_gen_cache: bool, no_retry_failed: bool, allow_synthetic_critics: bool, fresh: bool,
+        metric_option: tuple[str, ...], workers: int | None, batch_size: tuple[str, ...], executor: str,
+        address: str | None) -> None:
     """Generate with every method, score every sample, store tidy rows, write the report.
 
     Re-running the same command on the same --run-dir resumes: finished items are kept, failed ones
@@ -93,6 +118,7 @@ def run(methods: str, dataset: str, root: str | None, split: str, metrics: str, 
         methods=tuple(m.strip() for m in methods.split(",") if m.strip()), dataset=dataset, root=root, split=split,
         metrics=tuple(m.strip() for m in metrics.split(",") if m.strip()), weights=_weights(weights),
         limit=limit, device=device, crop=crop, include_gt=not no_gt, allow_synthetic_critics=allow_synthetic_critics,
+        metric_options=metric_options(metric_option),
     )
     run_dir = run_dir or f"runs/{dataset}-{time.strftime('%Y%m%d-%H%M%S')}"
     if address is not None and executor != "ray":

@@ -42,9 +42,12 @@ def _json_safe(obj):
 @click.option("--sample", "sample_id", default=None, help="With --run-dir: the sample id (as in the report).")
 @click.option("--method", default=None, help="With --run-dir: the method (as in the report, e.g. gt, wav2lip).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.option("--metric-option", "metric_option", multiple=True, metavar="METRIC.KEY=VALUE",
+              help="Option of one metric (repeatable), e.g. csim-arcface.weights=PATH, lpips.trunk=PATH.")
 def score(video: str | None, reference: str | None, metrics: str | None, crop: str, size: int | None,
           syncnet: str | None, lipreader: str | None, word: str | None, lmd_variant: str, device: str,
-          run_dir: str | None, sample_id: str | None, method: str | None, as_json: bool) -> None:
+          run_dir: str | None, sample_id: str | None, method: str | None, as_json: bool,
+          metric_option: tuple[str, ...]) -> None:
     """Score VIDEO (against --reference for paired metrics), or one item of a run (--run-dir).
 
     With --crop auto and --reference, the reference's face track crops both videos (a generated video
@@ -75,6 +78,10 @@ def score(video: str | None, reference: str | None, metrics: str | None, crop: s
         options["lse-valid"] = {"weights": syncnet}
     if lipreader:
         options["lipread"] = {"weights": lipreader}
+    from talkbench._cli.run import metric_options
+
+    for metric, key, value in metric_options(metric_option):
+        options.setdefault(metric, {})[key] = value
     result = score_video(video, reference, names, crop=crop, size=size, device=device, options=options, word=word)
     if as_json:
         click.echo(json.dumps(_json_safe(result)))

@@ -24,9 +24,13 @@ for _name, _spec in {
     "lse": "talkbench.metrics.sync:LSEScorer",
     "lse-valid": "talkbench.metrics.sync:LSEValidScorer",
     "lipread": "talkbench.metrics.lipread:LipReadingScorer",
+    "fid": "talkbench.metrics.distribution:FIDScorer",
+    "fvd": "talkbench.metrics.distribution:FVDScorer",
+    "lpips": "talkbench.metrics.perceptual:LPIPSScorer",
+    "csim-arcface": "talkbench.metrics.identity_arcface:ArcFaceScorer",
+    "cpbd": "talkbench.metrics.sharpness:CPBDScorer",
 }.items():
     METRICS.register(_name, _spec)
-
 
 
 def check_metric_names(names: Sequence[str]) -> None:

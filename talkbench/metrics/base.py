@@ -29,6 +29,9 @@ class MetricInfo:
     unit: str = ""
     label: str = ""  # column header in tables ("LSE-C"); the name when empty
     in_table: bool = True  # False: recorded and exported, but not a column of the summary table
+    # "sample": one value per sample (rows in ``results``); "dataset": one value per method over the
+    # whole run (FID, FVD), computed from per-sample features at the end of a run (``dataset_results``).
+    level: Literal["sample", "dataset"] = "sample"
 
     @property
     def header(self) -> str:
@@ -102,4 +105,23 @@ class Scorer(Protocol):
         ...
 
     def score(self, item: ScoreInput) -> dict[str, float]:
+        ...
+
+
+@runtime_checkable
+class DatasetScorer(Protocol):
+    """A dataset-level metric (FID, FVD): ``features`` per sample (generated and reference rows), and
+    ``compute`` over all samples of one method. ``level = "dataset"`` tells the runner."""
+
+    name: str
+    level: str
+    outputs: tuple[MetricInfo, ...]
+
+    def provenance(self) -> dict[str, Any]:
+        ...
+
+    def features(self, item: ScoreInput) -> tuple[np.ndarray, np.ndarray]:
+        ...
+
+    def compute(self, generated: list[np.ndarray], reference: list[np.ndarray]) -> dict[str, Any]:
         ...

@@ -174,6 +174,13 @@ def load_paper_config(path: str | Path) -> PaperConfig:
     for m in metrics:
         check_metric(m, "metrics")
 
+    def section_methods(section: str, value: Any) -> tuple[str, ...]:
+        names = _names(value, where, f"{section}.methods")
+        for m in names:
+            if m not in METHODS:
+                raise where.error(f"{section}.methods", f"unknown method {m!r}; available: {', '.join(METHODS.names())}")
+        return names
+
     def dataset_key(section: str, value: Any) -> str:
         if value not in keys:
             raise where.error(f"{section}.dataset", f"{value!r} is not one of the datasets above ({', '.join(sorted(keys))})")
@@ -184,10 +191,7 @@ def load_paper_config(path: str | Path) -> PaperConfig:
         lipreading = dataset_key("lipreading", (raw["lipreading"] or {}).get("dataset"))
     sweep = None
     if s := raw.get("context_sweep"):
-        sm = _names(s.get("methods", ["cals"]), where, "context_sweep.methods")
-        for m in sm:
-            if m not in METHODS:
-                raise where.error("context_sweep.methods", f"unknown method {m!r}")
+        sm = section_methods("context_sweep", s.get("methods", ["cals"]))
         try:
             ks = parse_ks(s.get("k", "0,1,2,3,5,7,10,15,full"))
         except ConfigError as exc:
@@ -199,10 +203,7 @@ def load_paper_config(path: str | Path) -> PaperConfig:
                              _limit(s, where, "context_sweep", limit))
     mask = None
     if s := raw.get("masked_audio"):
-        mm = _names(s.get("methods", ["cals"]), where, "masked_audio.methods")
-        for m in mm:
-            if m not in METHODS:
-                raise where.error("masked_audio.methods", f"unknown method {m!r}")
+        mm = section_methods("masked_audio", s.get("methods", ["cals"]))
         span = s.get("span", 7)
         if not isinstance(span, int) or span < 1:
             raise where.error("masked_audio.span", f"must be a positive number of frames, got {span!r}")

@@ -9,6 +9,7 @@ import shlex
 import time
 from pathlib import Path
 
+import pandas as pd
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from talkbench.experiments.report import build_experiment_report
@@ -42,6 +43,24 @@ def _coverage_lines(not_applicable: dict) -> list[str]:
     return lines
 
 
+def _dataset_notes(res) -> list[str]:
+    """What the reader of a dataset-level number must know: how many samples and rows, warnings."""
+    notes = []
+    for r in res.dataset.to_dict("records"):
+        details = json.loads(r["details"]) if r.get("details") else {}
+        what = details.get("reference", "vs ground truth of the same samples")
+        if r.get("error"):
+            notes.append(f"{r['metric']} of {r['method']}: not computed: {r['error']}")
+            continue
+        rows = details.get("rows", ["?", "?"])
+        line = (f"{r['metric']} of {r['method']} ({what}): {r['n']} samples, {rows[0]} vs {rows[1]} feature rows, "
+                f"interval from {details.get('resamples', 0)} bootstrap resamples")
+        if details.get("warning"):
+            line += f"; warning: {details['warning']}"
+        notes.append(line)
+    return notes
+
+
 def build_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
     """Write ``index.html`` and ``table.{md,tex,csv}`` into ``out`` (default ``RUN_DIR/report``)."""
     run_dir = Path(run_dir)
@@ -51,6 +70,8 @@ def build_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
     record, df, infos = res.record, res.frame, res.metrics
     scored = res.scored
     summary = summarize(df)  # the whole frame: pairs that failed before scoring count as failed
+    if not res.dataset.empty:  # FID/FVD: one value per method with its bootstrap interval
+        summary = pd.concat([summary, res.dataset_summary()], ignore_index=True)
     metrics, rows = build_table(summary, infos) if len(summary) else ([], [])
     methods = list(dict.fromkeys(df["method"]))
     real = [m for m in methods if m not in ("gt",)]
@@ -98,6 +119,7 @@ def build_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
         figures=distribution_plots(scored, metrics), strips=strips, failures=failures,
         critics=critic_lines([record]), unavailable=record.get("metrics_unavailable", {}),
         methods_unavailable=record.get("methods_unavailable", {}),
+        protocols=record.get("metric_protocols", {}), dataset_notes=_dataset_notes(res),
         record_json=json.dumps(record, indent=2, default=str),
     )
     (out / "index.html").write_text(html, encoding="utf-8")
