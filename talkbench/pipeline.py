@@ -127,21 +127,27 @@ class Prefetcher:
                     self.pool = make_pool(self.workers, self.scoring)
                     self.generation += 1
                 try:
-                    return self.pool.submit(fn, *args), self.generation
+                    fut = self.pool.submit(fn, *args)
+                    fut.tb_generation = self.generation  # type: ignore[attr-defined]
+                    return fut, self.generation
                 except BrokenProcessPool:
                     self._restart(self.generation)
 
     def wait(self, fut: Future) -> Any:
         """``fut.result()``, but a pool whose worker is gone without the pool noticing (seen after a
         SIGKILL under load: every future then waits forever) counts as broken."""
-        empty = 0
+        empty = stale = 0
+        gen = getattr(fut, "tb_generation", None)
         while True:
             try:
                 return fut.result(timeout=2.0)
             except FuturesTimeout:
                 procs = list((getattr(self.pool, "_processes", None) or {}).values())
                 empty = empty + 1 if not procs else 0
-                if any(p.exitcode is not None for p in procs) or empty >= 3:
+                # A future of a pool that was replaced after a worker died and that neither finished
+                # nor failed (seen under load): its work is lost, so it is submitted again.
+                stale = stale + 1 if gen is not None and (gen != self.generation or self.pool is None) else 0
+                if any(p.exitcode is not None for p in procs) or empty >= 3 or stale >= 2:
                     raise BrokenProcessPool("a worker process died (found by the watchdog)") from None
 
     def _submit(self, sample: Any) -> tuple[Future, int]:
