@@ -20,6 +20,8 @@ $(STAMP): $(BIN)/python pyproject.toml
 	# References of the FID / LPIPS / CPBD agreement tests (extra "metrics-reference"). --no-deps: they
 	# require torchvision, whose only wheels here are CUDA builds that fail to import against torch+cpu.
 	$(BIN)/pip install -q --no-deps pytorch-fid==0.3.0 lpips==0.1.4 cpbd==1.0.7
+	# The PC-AVS audio front-end test's reference (extra "lws"): its shipped C++ does not build on 3.11.
+	$(BIN)/pip install -q Cython wheel && LWS_USE_CYTHON=1 $(BIN)/pip install -q --no-build-isolation lws==1.2.8
 	touch $(STAMP)
 
 venv: $(STAMP)

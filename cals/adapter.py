@@ -13,8 +13,10 @@ from talkbench.types import GenRequest, GenResult, MethodCard
 
 
 class CALSMethod(Method):
-    # version 2: generation in channels_last (outputs within 1 grey level of version 1); keys the gen cache.
-    card = MethodCard(name="cals", version="2", native_size=128, audio_frontend="log-mel 80x4 per frame (400/160)",
+    # version 2: generation in channels_last (outputs within 1 grey level of version 1); version 3: a context
+    # limit k zeroes the audio outside [t-k, t+k] of each target frame (it limited attention per layer).
+    # The version keys the gen cache.
+    card = MethodCard(name="cals", version="3", native_size=128, audio_frontend="log-mel 80x4 per frame (400/160)",
                       paper="Park et al., Exploring Phonetic Context in Lip Movement for Authentic Talking Face "
                             "Generation, ACM MM 2023", supports=("mask", "context"))
 

@@ -16,14 +16,17 @@ import click
 @click.option("--device", default="auto", show_default=True)
 @click.option("--resume", is_flag=True)
 @click.option("--export", type=click.Path(dir_okay=False), default=None, help="Write fp16 safetensors + card.")
+@click.option("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice).")
 def train_cals(dataset: str | None, root: str | None, config_path: str, stages: tuple[str, ...], out: str,
-               device: str, resume: bool, export: str | None) -> None:
+               device: str, resume: bool, export: str | None, threads: int | None) -> None:
     """Train CALS (sync module, masked Audio-to-Lip, end to end) on any dataset the suite reads."""
     from cals.config import load_config, with_overrides
     from cals.data import ClipBank
     from cals.train import STAGES, Trainer, heldout_l1
     from talkbench.runner import resolve_device
-    from talkbench.training import command_history, command_line, export_weights, write_metrics
+    from talkbench.training import command_history, command_line, export_weights, set_threads, write_metrics
+
+    set_threads(threads)
 
     cfg = load_config(config_path)
     over = {k: v for k, v in {"dataset": dataset, "root": root}.items() if v is not None}
@@ -47,5 +50,8 @@ def train_cals(dataset: str | None, root: str | None, config_path: str, stages: 
         card = export_weights(
             export, trainer.model.state_dict(), command=command, commands=commands,
             data={"dataset": cfg.train.dataset, "split": cfg.train.split, "clips": len(bank.clips)},
-            seed=cfg.train.seed, metrics=metrics, steps=trainer.step, config=cfg.to_dict())
+            seed=cfg.train.seed, metrics=metrics, steps=trainer.step, config=cfg.to_dict(),
+            context=(f"Audio-to-Lip trained on whole utterances of up to {cfg.train.window} frames (longer clips cut "
+                     "to that many frames at random starts, positions absolute), padded batches with padding "
+                     "masks; the reference frame is never within t_s // 2 frames of a loss-carrying frame"))
         click.echo(f"exported {export} (sha256 {card['sha256'][:16]}...)")

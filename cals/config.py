@@ -49,7 +49,10 @@ class TrainConfig:
     dataset: str = "synth-lrs2"
     root: str | None = None
     split: str = "train"
-    window: int = 25  # frames per training sequence (the A2L context)
+    # Frames per training sequence at most: shorter utterances are taken whole (padded in the batch),
+    # longer clips are cut at a random start that keeps its absolute position (cals/data.py).
+    window: int = 160
+    min_frames: int = 20  # clips shorter than this are skipped (room for `segments` t_s-frame segments)
     batch_size: int = 8
     lr: float = 1e-4
     sync_steps: int = 2000
@@ -71,6 +74,9 @@ class TrainConfig:
     # Audio-to-Lip module still sees the whole window. Cuts the generator's cost on small machines.
     render_segments: int = 0
     ckpt_every: int = 500
+    # Every this many end-to-end steps, measure each loss term's share of the generator's gradient
+    # (norm of its weighted gradient over the sum of the norms; 0: never).
+    grad_share_every: int = 50
 
 
 @dataclass(frozen=True)

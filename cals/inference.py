@@ -20,7 +20,9 @@ def lip_units_long(model: CALS, units: torch.Tensor, max_len: int = 750, overlap
                    unit_mask: torch.Tensor | None = None, context_k: int | None = None) -> torch.Tensor:
     """(T, 80, 4) -> (T, D). Streams longer than ``max_len`` frames (30 s) are processed in windows
     overlapping by ``overlap`` frames on each side; every frame takes its output from the window
-    where it is farthest from an edge, so it always sees at least ``overlap`` frames of context."""
+    where it is farthest from an edge, so it always sees at least ``overlap`` frames of context.
+    With ``context_k`` the zeroed stream of each target frame is that window (``CALS.lip_units``): for
+    ``k <= overlap`` its +-k frames of audio are always inside it."""
     t = units.shape[0]
     mask = unit_mask[None] if unit_mask is not None else None
     if t <= max_len:

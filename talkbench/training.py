@@ -20,8 +20,8 @@ def command_line(ctx: click.Context | None = None) -> str:
     """``talkbench <group> <command>`` plus the options that differ from their defaults, as typed (argv is
     not ours under a test runner or another program that calls the CLI)."""
     ctx = ctx or click.get_current_context()
-    parts = ctx.command_path.split()
-    parts[0] = "talkbench"
+    # The root's own name is whatever started it (``talkbench``, ``python -m talkbench.cli``, a test runner).
+    parts = ["talkbench", *ctx.command_path[len(ctx.find_root().command_path):].split()]
     for p in ctx.command.params:
         v = ctx.params.get(p.name)
         if v is None or v == p.default or v is False or v == ():

@@ -115,6 +115,32 @@ def _unpickler_reason(exc: Exception) -> str:
     return line.split(" was not an allowed global")[0].strip()
 
 
+def _code_references(path: Path) -> str | None:
+    """The first global a pickle would import and call (read with pickletools, which executes nothing),
+    or None. Looks inside torch's zip format too; random bytes give None."""
+    import pickletools
+    import zipfile
+
+    try:
+        if zipfile.is_zipfile(path):
+            with zipfile.ZipFile(path) as z:
+                name = next((n for n in z.namelist() if n.endswith("data.pkl")), None)
+                data = z.read(name) if name else b""
+        else:
+            data = path.read_bytes()
+        strings: list[str] = []
+        for op, arg, _ in pickletools.genops(data):
+            if op.name in ("SHORT_BINUNICODE", "BINUNICODE", "UNICODE"):
+                strings = [*strings[-1:], str(arg)]
+            elif op.name in ("GLOBAL", "INST"):
+                return str(arg).replace(" ", ".")
+            elif op.name == "STACK_GLOBAL" and len(strings) == 2:
+                return ".".join(strings)
+    except Exception:
+        return None
+    return None
+
+
 def load_torch_checkpoint(path: str | Path) -> Any:
     """``torch.load(weights_only=True)``; a file that needs code execution is refused, a file that is
     not a checkpoint at all (random bytes, text, a plain pickle) is named as such."""
@@ -128,6 +154,8 @@ def load_torch_checkpoint(path: str | Path) -> Any:
             return torch.load(p, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         reason = _unpickler_reason(exc)
+        if "Unsupported global" not in reason and (found := _code_references(p)):
+            reason = f"Unsupported global: GLOBAL {found}"  # a plain pickle the weights-only reader cannot parse
         if "Unsupported global" in reason:
             what = reason.split("GLOBAL", 1)[-1].strip()
             raise CheckpointError(

@@ -119,35 +119,53 @@ def test_context_sweep_rows_for_every_k_and_figure(corpus: Path, tiny_cals: Path
                    progress=False)
 
 
-def test_cals_context_k_ignores_audio_outside_the_window(tiny_cals: Path) -> None:
-    """Frame t generated with ctx=k is unchanged when the audio outside frames t-k-1..t+k+1 is replaced
-    (one frame of guard: the 400-sample mel windows of a frame's units reach into its neighbours)."""
+def test_cals_context_k_ignores_audio_outside_the_window() -> None:
+    """Paper Fig. 6 with a 6-layer Audio-to-Lip (attention limited per layer would leak 6k frames):
+    frame t generated with ctx=k is unchanged when the audio outside [t-k, t+k] changes and changed
+    when audio inside it does, at the unit level exactly and through the waveform with one frame of
+    guard (the 400-sample mel windows of a frame's units reach 15 ms into its neighbours)."""
     from cals.audio import units_for
-    from cals.checkpoint import load_cals
+    from cals.config import from_dict
     from cals.inference import generate, lip_units_long
+    from cals.model import CALS
     from talkbench.types import lower_half_masked
 
-    model, _ = load_cals(tiny_cals)
+    torch.manual_seed(1)
+    model = CALS(from_dict({**TINY, "model": {**TINY["model"], "layers": 6}}).model).eval()
+    assert len(model.audio2lip.encoder.layers) == 6
     rng = np.random.default_rng(0)
-    t_frames, k, t = 30, 3, 15
-    audio = (0.2 * rng.standard_normal(t_frames * 640)).astype(np.float32)
-    frames = rng.integers(0, 255, (t_frames, 32, 32, 3), dtype=np.uint8)
+    t_frames = 40
+    units = torch.from_numpy(rng.standard_normal((t_frames, 80, 4)).astype(np.float32))
+    for k, t in ((0, 20), (2, 20), (3, 4), (5, 33)):
+        base = lip_units_long(model, units, context_k=k)
+        other = torch.from_numpy(rng.standard_normal((t_frames, 80, 4)).astype(np.float32))
+        lo, hi = max(0, t - k), t + k + 1
+        other[lo:hi] = units[lo:hi]
+        torch.testing.assert_close(lip_units_long(model, other, context_k=k)[t], base[t], atol=1e-5, rtol=1e-5)
+        for j in (lo, t, min(t_frames, hi) - 1):  # any unit inside the window moves frame t
+            inside = units.clone()
+            inside[j] = torch.from_numpy(rng.standard_normal((80, 4)).astype(np.float32))
+            assert (lip_units_long(model, inside, context_k=k)[t] - base[t]).abs().max() > 1e-4, (k, t, j)
+        # Without the limit frame t hears the far audio (so the first check can fail).
+        assert (lip_units_long(model, other)[t] - lip_units_long(model, units)[t]).abs().max() > 1e-4
+    # Through the waveform and the renderer (which sees only lips[t], the reference and the pose prior).
+    k, t = 3, 15
+    audio = (0.2 * rng.standard_normal(30 * 640)).astype(np.float32)
+    frames = rng.integers(0, 255, (30, 32, 32, 3), dtype=np.uint8)
     pose = lower_half_masked(frames)
     other = audio.copy()
     lo, hi = (t - k - 1) * 640, (t + k + 2) * 640
     other[:lo] = (0.2 * rng.standard_normal(lo)).astype(np.float32)
     other[hi:] = (0.2 * rng.standard_normal(len(other) - hi)).astype(np.float32)
-    # The lip-motion units (log-mel front end + Audio-to-Lip, the only place audio enters).
-    ua, ub = units_for(audio, t_frames), units_for(other, t_frames)
-    la, lb = lip_units_long(model, ua, context_k=k), lip_units_long(model, ub, context_k=k)
+    la, lb = lip_units_long(model, units_for(audio, 30), context_k=k), lip_units_long(model, units_for(other, 30), context_k=k)
     torch.testing.assert_close(la[t], lb[t], atol=1e-5, rtol=1e-5)
     assert (la[t - k - 2] - lb[t - k - 2]).abs().max() > 1e-3  # the replaced audio does reach other frames
-    full_a, full_b = lip_units_long(model, ua), lip_units_long(model, ub)
-    assert (full_a[t] - full_b[t]).abs().max() > 1e-3  # and frame t itself without the limit: the check can fail
-    # The rendered frame t (the renderer sees only lips[t], the reference and the pose prior of t).
     a = generate(model, audio, frames[0], pose, context_k=k)
     b = generate(model, other, frames[0], pose, context_k=k)
     assert np.abs(a[t].astype(int) - b[t].astype(int)).max() <= 1
+    near = audio.copy()
+    near[(t + k) * 640 : (t + k + 1) * 640] = (0.2 * rng.standard_normal(640)).astype(np.float32)
+    assert (lip_units_long(model, units_for(near, 30), context_k=k)[t] - la[t]).abs().max() > 1e-4
 
 
 def test_mask_sweep_span_lmd_by_hand_and_paired(corpus: Path, tiny_cals: Path, tmp_path: Path) -> None:
@@ -202,6 +220,30 @@ def test_ablation_configs_differ_exactly_in_the_flags() -> None:
         variant_config(base, "+everything")
 
 
+def test_table4_baseline_is_wav2lip_with_the_same_data_and_budget() -> None:
+    """Row 1 of Table 4 is Wav2Lip (expert sync loss + quality discriminator) trained on the CALS
+    config's data with its budget; the CALS U-Net without A2L is an extra, differently named row."""
+    from cals.config import load_config, with_overrides
+    from talkbench.experiments.ablation import ALL_VARIANTS, MARKS, method_name, wav2lip_config
+
+    assert ALL_VARIANTS[0] == "baseline" and method_name("baseline") == "wav2lip-baseline"
+    assert method_name("unet-baseline") == "cals-unet-baseline" and method_name("+dvv") == "cals+dvv"
+    assert MARKS["baseline"] == {"baseline": True, "use_a2l": False, "use_dav": False, "use_dvv": False}
+    assert MARKS["unet-baseline"]["baseline"] is False
+    cfg = with_overrides(load_config("synth"), train={"max_clips": 77, "seed": 3, "root": "/data/x"})
+    w = wav2lip_config(cfg, recipe={"width": 0.125, "face_box": [0.2, 0.06, 0.8, 0.66]})
+    tc = cfg.train
+    assert (w.dataset, w.root, w.split, w.max_clips, w.seed) == (tc.dataset, tc.root, tc.split, 77, 3)
+    assert w.expert_steps == tc.sync_steps and w.generator_steps == tc.a2l_steps + tc.e2e_steps
+    assert w.batch_size == tc.batch_size * tc.render_segments  # 5-frame windows: the frames CALS renders
+    assert w.expert_batch_size == tc.batch_size * cfg.loss.segments and w.gan is True
+    assert w.width == 0.125 and w.face_box == (0.2, 0.06, 0.8, 0.66)
+    paper = wav2lip_config(load_config("lrs2"))
+    assert paper.width == 1.0 and paper.batch_size == 16 and paper.gan  # official recipe at full size
+    with pytest.raises(ConfigError, match="not allowed"):
+        wav2lip_config(cfg, recipe={"generator_steps": 5})
+
+
 @pytest.mark.slow
 def test_tiny_ablation_trains_evaluates_and_resumes(corpus: Path, tmp_path: Path) -> None:
     from talkbench.experiments.ablation import ablate
@@ -213,32 +255,39 @@ def test_tiny_ablation_trains_evaluates_and_resumes(corpus: Path, tmp_path: Path
     cfg_path = tmp_path / "tiny.yaml"
     cfg_path.write_text(yaml.safe_dump(cfg))
     cache = GenCache(root=tmp_path / "gc")
-    res = ablate(cfg_path, tmp_path / "abl", variants=("baseline", "+a2l"), metrics=("psnr",), limit=1,
+    variants = ("baseline", "unet-baseline", "+a2l")
+    res = ablate(cfg_path, tmp_path / "abl", variants=variants, metrics=("psnr",), limit=1,
                  progress=False, gen_cache=cache, report=False)
-    assert res.run.pairs_done == 2 and res.run.failures == 0
+    assert res.run.pairs_done == 3 and res.run.failures == 0
     build_experiment_report(tmp_path / "abl")
     w_base = tmp_path / "abl" / "train" / "baseline" / "weights.safetensors"
-    card = json.loads(Path(w_base).with_suffix(".json").read_text())
-    assert card["flags"] == {"use_a2l": False, "use_dav": False, "use_dvv": False} and card["steps"]["sync"] == 0
-    assert card["config"]["model"]["use_a2l"] is False
+    card = json.loads(Path(w_base).with_suffix(".json").read_text())  # the Wav2Lip baseline, same budget
+    assert card["variant"] == "baseline" and card["steps"] == {"expert": 2, "generator": 3}
+    assert card["config"]["gan"] is True and card["data"]["dataset"] == "synth-lrs2"
+    card_u = json.loads((tmp_path / "abl" / "train" / "unet-baseline" / "weights.json").read_text())
+    assert card_u["flags"] == {"use_a2l": False, "use_dav": False, "use_dvv": False} and card_u["steps"]["sync"] == 0
     card2 = json.loads((tmp_path / "abl" / "train" / "a2l" / "weights.json").read_text())
     assert card2["config"]["model"]["use_a2l"] is True and card2["steps"]["a2l"] == 2
     md = (tmp_path / "abl" / "report" / "experiment.md").read_text()
     lines = [line for line in md.splitlines() if line.startswith("| ")]
     assert lines[0].startswith("| Variant | Baseline | A2L | d_av | d_vv | PSNR")
-    assert lines[1].startswith("| baseline | ✓ | ✗ | ✗ | ✗ |") and lines[2].startswith("| +a2l | ✓ | ✓ | ✗ | ✗ |")
+    assert lines[1].startswith("| baseline | ✓ | ✗ | ✗ | ✗ |") and lines[2].startswith("| unet-baseline | ✗ | ✗ | ✗ | ✗ |")
+    assert lines[3].startswith("| +a2l | ✓ | ✓ | ✗ | ✗ |")
     psnr = {m: v for m, _, metric, v, _ in _rows(tmp_path / "abl") if metric == "psnr"}
-    assert set(psnr) == {"cals-baseline", "cals+a2l"} and psnr["cals-baseline"] != psnr["cals+a2l"]
+    assert set(psnr) == {"wav2lip-baseline", "cals-unet-baseline", "cals+a2l"}
+    assert len(set(psnr.values())) == 3
+    variants = ("baseline", "+a2l")
 
     # A second evaluation of the same checkpoints in a new run directory: no training, no generation.
     mtime = w_base.stat().st_mtime_ns
-    res2 = ablate(cfg_path, tmp_path / "abl2", variants=("baseline", "+a2l"), metrics=("psnr",), limit=1,
+    res2 = ablate(cfg_path, tmp_path / "abl2", variants=variants, metrics=("psnr",), limit=1,
                   progress=False, train=False, gen_cache=GenCache(root=tmp_path / "gc"), report=False,
                   weights={"baseline": str(w_base), "+a2l": str(tmp_path / "abl" / "train" / "a2l" / "weights.safetensors")})
     assert w_base.stat().st_mtime_ns == mtime
     rec = json.loads((tmp_path / "abl2" / "run.json").read_text())["gen_cache"]
     assert rec["hits"] == 2 and rec["misses"] == 0
-    assert {m: v for m, _, metric, v, _ in _rows(tmp_path / "abl2") if metric == "psnr"} == psnr
+    assert {m: v for m, _, metric, v, _ in _rows(tmp_path / "abl2") if metric == "psnr"} == {
+        m: psnr[m] for m in ("wav2lip-baseline", "cals+a2l")}
     assert res2.experiment["weights"]["baseline"]["trained_here"] is False
     with pytest.raises(ConfigError, match="no checkpoint"):
         ablate(cfg_path, tmp_path / "abl3", variants=("+dav",), train=False, progress=False)

@@ -65,7 +65,7 @@ def test_synth_hdtf_long_clips_in_hdtf_layout(tmp_path: Path) -> None:
     root = build_corpus("synth-hdtf", tmp_path / "hdtf", clips=1, progress=False, workers=1)
     (s,) = list(SynthHDTFReader(root).samples("test"))
     info = probe(s.video_path)
-    assert (info.width, info.height) == (256, 256)
+    assert (info.width, info.height) == (512, 512)  # HDTF's distributed resolution
     assert info.duration > 8.0
     plan = json.loads(Path(s.meta["synth_meta"]).read_text())["plan"]
     assert s.sample_id.startswith(f"Synth{plan['identity']:03d}_")

@@ -102,7 +102,9 @@ def mask(methods: str, dataset: str, root: str | None, split: str, weights: tupl
 @click.command(name="ablate")
 @click.option("--config", "config_path", default="synth", show_default=True,
               help="CALS YAML config (or preset name) the variants are built from.")
-@click.option("--variants", default="baseline,+a2l,+dav,+dvv", show_default=True)
+@click.option("--variants", default="baseline,+a2l,+dav,+dvv", show_default=True,
+              help="Table 4 rows: baseline (the suite's Wav2Lip, same data and budget), +a2l, +dav, +dvv; "
+                   "extra: unet-baseline (the CALS U-Net without A2L or sync losses).")
 @click.option("--run-dir", type=click.Path(file_okay=False), default=None, help="Default: runs/ablate-<time>.")
 @click.option("--train/--no-train", default=True, show_default=True,
               help="Train variants that have no checkpoint yet (resumable); --no-train uses --weights only.")
@@ -118,8 +120,8 @@ def mask(methods: str, dataset: str, root: str | None, split: str, weights: tupl
 def ablate(config_path: str, variants: str, run_dir: str | None, train: bool, weights: tuple[str, ...],
            dataset: str | None, root: str | None, split: str, metrics: str, limit: int | None, device: str,
            no_gen_cache: bool, no_report: bool) -> None:
-    """Paper Table 4: train (or take) the baseline, +A2L, +d_av and +d_vv variants from one config and
-    evaluate them on the test split; writes the Table-4 layout (Markdown + HTML)."""
+    """Paper Table 4: train (or take) the Wav2Lip baseline and the +A2L, +d_av and +d_vv variants from one
+    config and evaluate them on the test split; writes the Table-4 layout (Markdown + HTML)."""
     from talkbench.experiments.ablation import ablate as ablate_lib
 
     given = {}

@@ -54,6 +54,9 @@ train = lazy_group(
     {
         "cals": "cals.cli:train_cals",
         "wav2lip": "baselines.wav2lip.cli:train_wav2lip",
+        "audio2head": "baselines.audio2head.cli:train_audio2head",
+        "pcavs": "baselines.pcavs.cli:train_pcavs",
+        "atvgnet": "baselines.atvgnet.cli:train_atvgnet",
         "syncnet": "talkbench.critics.cli:train_syncnet",
         "lipreader": "talkbench.critics.lipreader_cli:train_lipreader",
     },

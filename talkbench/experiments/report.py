@@ -226,7 +226,7 @@ def build_experiment_report(run_dir: str | Path, out: str | Path | None = None, 
         for variant in exp.get("variants", []):  # the row order of Table 4 (the JSON mapping is key-sorted)
             method = exp.get("methods", {}).get(variant)
             f = flags.get(variant, {})
-            marks = ["✓", *("✓" if f.get(k) else "✗" for k in ("use_a2l", "use_dav", "use_dvv"))]
+            marks = ["✓" if f.get("baseline", True) else "✗", *("✓" if f.get(k) else "✗" for k in ("use_a2l", "use_dav", "use_dvv"))]
             r = by_method.get(method)
             vals = [r["cells"][m]["text"] if r else "not evaluated" for m in metrics]
             best = {5 + i for i, m in enumerate(metrics) if r and r["cells"][m]["best"]}
@@ -234,7 +234,9 @@ def build_experiment_report(run_dir: str | Path, out: str | Path | None = None, 
         tables.append({"title": "Ablation (Table 4 layout)", "id": "ablation",
                        "header": ["Variant", "Baseline", "A2L", "d_av", "d_vv", *[header(m, infos) for m in metrics]],
                        "rows": rows})
-        note = "Trainer variants built from the config flags model.use_a2l, loss.use_dav, loss.use_dvv (paper Table 4)."
+        note = ("Baseline: the suite's Wav2Lip trained on the same data with the same budget (paper Table 4 row 1); "
+                "the CALS variants are built from the config flags model.use_a2l, loss.use_dav, loss.use_dvv; "
+                "unet-baseline (if listed) is the CALS U-Net without A2L or sync losses, not a row of the paper.")
     else:
         raise ConfigError(f"unknown experiment kind {kind!r}", run_dir / EXPERIMENT_FILE)
     env = Environment(autoescape=select_autoescape(default=True, default_for_string=True))

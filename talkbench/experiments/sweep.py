@@ -65,16 +65,18 @@ def context_sweep(methods: Sequence[str], run_dir: str | Path, ks: str | Sequenc
                   limit: int | None = None, device: str = "auto", crop: str = "auto", progress: bool = True,
                   report: bool = True, gen_cache: bool | GenCache | None = None,
                   allow_synthetic_critics: bool = False) -> SweepResult:
-    """Generate with every method at every context size ``k`` (audio of each frame limited to ±k
-    frames; ``"full"``: no limit) and score with ``metrics``. Resumable like ``talkbench run``."""
+    """Generate with every method at every context size ``k`` (frame t generated with the audio
+    outside frames [t-k, t+k] removed; ``"full"``: no limit) and score with ``metrics``. Resumable like ``talkbench run``."""
     kk = parse_ks(ks)
     specs = context_specs(methods, kk)
     config = RunConfig(methods=specs, dataset=dataset, root=root, split=split, metrics=tuple(metrics),
                        weights=tuple(weights), limit=limit, device=device, crop=crop, include_gt=False,
                        allow_synthetic_critics=allow_synthetic_critics)
     exp = {"kind": "context", "methods": list(methods), "k": [str(k) for k in kk], "paper": "CALS Fig. 6",
-           "notes": ["k limits the Audio-to-Lip attention to +-k frames; the 80x4 log-mel units of a frame use "
-                     "400-sample windows, which reach <= 15 ms into the neighbouring frames"]}
+           "notes": ["frame t is generated from the audio stream with every audio unit outside [t-k, t+k] zeroed "
+                     "(paper Fig. 6; one Audio-to-Lip pass per target frame, stream length and positions kept); "
+                     "the 80x4 log-mel units of a frame use 400-sample windows, which reach <= 15 ms into the "
+                     "neighbouring frames"]}
     return _finish(config, Path(run_dir), exp, progress, report, gen_cache)
 
 

@@ -10,6 +10,9 @@ for _name, _spec in {
     "static": "talkbench.methods.reference:StaticFrame",
     "cals": "cals.adapter:CALSMethod",
     "wav2lip": "baselines.wav2lip.adapter:Wav2LipMethod",
+    "audio2head": "baselines.audio2head.adapter:Audio2HeadMethod",
+    "pcavs": "baselines.pcavs.adapter:PCAVSMethod",
+    "atvgnet": "baselines.atvgnet.adapter:ATVGnetMethod",
     "precomputed": "talkbench.methods.precomputed:PrecomputedMethod",
     "external": "talkbench.methods.external:ExternalMethod",
 }.items():

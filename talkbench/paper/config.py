@@ -210,12 +210,12 @@ def load_paper_config(path: str | Path) -> PaperConfig:
         mask = MaskedAudio(mm, dataset_key("masked_audio", s.get("dataset")), span, _limit(s, where, "masked_audio", limit))
     ablation = None
     if s := raw.get("ablation"):
-        from talkbench.experiments.ablation import VARIANTS
+        from talkbench.experiments.ablation import ALL_VARIANTS
 
-        variants = _names(s.get("variants", list(VARIANTS)), where, "ablation.variants")
+        variants = _names(s.get("variants", ["baseline", "+a2l", "+dav", "+dvv"]), where, "ablation.variants")
         for v in variants:
-            if v not in VARIANTS:
-                raise where.error("ablation.variants", f"unknown variant {v!r}; known: {', '.join(VARIANTS)}")
+            if v not in ALL_VARIANTS:
+                raise where.error("ablation.variants", f"unknown variant {v!r}; known: {', '.join(ALL_VARIANTS)}")
         amet = _names(s.get("metrics", list(TABLE1_METRICS)), where, "ablation.metrics")
         for m in amet:
             check_metric(m, "ablation.metrics")

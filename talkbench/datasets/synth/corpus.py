@@ -34,7 +34,7 @@ from talkbench.datasets.synth.speech import VOICES, synthesize
 from talkbench.errors import ConfigError, DatasetError
 
 CORPUS_VERSION = "synth-lrs2-1"
-VERSIONS = {"synth-lrs2": CORPUS_VERSION, "synth-lrw": "synth-lrw-1", "synth-hdtf": "synth-hdtf-1"}
+VERSIONS = {"synth-lrs2": CORPUS_VERSION, "synth-lrw": "synth-lrw-1", "synth-hdtf": "synth-hdtf-2"}  # -2: 512 px renders
 LRW_FRAMES = 29  # LRW: 1.16 s windows with the target word centred
 FPS = 25
 SR = 16000
@@ -58,8 +58,8 @@ class CorpusSpec:
 SPECS = {"synth-lrs2": CorpusSpec("synth-lrs2", 160, 4, 12),
          # LRW-like: a target word with one context word each side (cut to 29 frames around it).
          "synth-lrw": CorpusSpec("synth-lrw", 256, 1, 1),
-         # HDTF-like: long monologues (about 10-25 s) at 256 px.
-         "synth-hdtf": CorpusSpec("synth-hdtf", 256, 30, 70)}
+         # HDTF-like: long monologues (about 10-25 s) at HDTF's distributed resolution, 512 px.
+         "synth-hdtf": CorpusSpec("synth-hdtf", 512, 30, 70)}
 
 
 def load_vocabulary(path: str | Path = WORDS_FILE) -> list[str]:
@@ -99,6 +99,20 @@ def _clip_plan(spec: CorpusSpec, split: str, index: int, seed: int, vocab: list[
     }
 
 
+def head_motion(rng: np.random.Generator, n_frames: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per-frame head pose of a clip: in-plane angle (rad), shifts dx, dy (fractions of the frame) and
+    scale, as :func:`face.pose_matrix` takes them. Draws 8 numbers from ``rng`` (a clip's
+    ``default_rng(plan["motion_seed"])``, which then goes on to draw the blinks)."""
+    ph = rng.uniform(0, 2 * np.pi, 4)
+    f = rng.uniform(0.15, 0.5, 4)
+    t = np.arange(n_frames) / FPS
+    angle = 0.04 * np.sin(2 * np.pi * f[0] * t + ph[0])
+    dx = 0.015 * np.sin(2 * np.pi * f[1] * t + ph[1])
+    dy = 0.012 * np.sin(2 * np.pi * f[2] * t + ph[2])
+    scale = 1 + 0.02 * np.sin(2 * np.pi * f[3] * t + ph[3])
+    return angle, dx, dy, scale
+
+
 def render_clip(spec: CorpusSpec, plan: dict, seed: int) -> dict:
     """Audio, frames, landmarks and parameters of one clip (pure function of ``plan`` and ``seed``)."""
     utt = synthesize(plan["text"], plan["voice"], plan["rate"], plan["pitch"], SR)
@@ -121,13 +135,7 @@ def render_clip(spec: CorpusSpec, plan: dict, seed: int) -> dict:
     params = trajectory(segs, times)
     identity = make_identity(plan["identity"], seed)
     rng = np.random.default_rng(plan["motion_seed"])
-    ph = rng.uniform(0, 2 * np.pi, 4)
-    f = rng.uniform(0.15, 0.5, 4)
-    t = np.arange(n_frames) / FPS
-    angle = 0.04 * np.sin(2 * np.pi * f[0] * t + ph[0])
-    dx = 0.015 * np.sin(2 * np.pi * f[1] * t + ph[1])
-    dy = 0.012 * np.sin(2 * np.pi * f[2] * t + ph[2])
-    scale = 1 + 0.02 * np.sin(2 * np.pi * f[3] * t + ph[3])
+    angle, dx, dy, scale = head_motion(rng, n_frames)
     blink = np.zeros(n_frames)
     for start in np.flatnonzero(rng.random(n_frames) < 0.012):
         blink[start : start + 4] = np.maximum(blink[start : start + 4], [0.5, 1.0, 1.0, 0.5][: min(4, n_frames - start)])

@@ -109,7 +109,7 @@ class SynthLRWReader(LRWReader):
 
 
 class SynthHDTFReader(HDTFReader):
-    """synth-hdtf: 10-25 s monologues at 256 px in HDTF's flat ``<Speaker>_<NNN>.mp4`` layout with
+    """synth-hdtf: 10-25 s monologues at 512 px (HDTF's distributed resolution) in HDTF's flat ``<Speaker>_<NNN>.mp4`` layout with
     ``splits/<split>.txt`` (``root=None``: the cached default corpus, all three splits)."""
 
     name = "synth-hdtf"

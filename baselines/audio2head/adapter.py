@@ -1,0 +1,96 @@
+"""Audio2Head as a talkbench Method.
+
+Weights, in order: ``load(weights=...)`` (``--weights audio2head=FILE``); the official
+``audio2head.pth.tar`` on ``talkbench doctor``'s search path ($TALKBENCH_WEIGHTS first); the shipped
+``checkpoints/audio2head-synth.safetensors``.
+
+The protocol's reference frame (the clip's first crop) is the single input image, resized to 256
+(bilinear, as ``inference.py``); the request's audio goes through the official feature pipeline
+(16 kHz mono s16, mean-removed, peak-normalised, 41-d at 100 Hz). The audio is zero-padded at the end
+just enough for the features to cover every requested frame (the official video has
+``len(features) // 4`` frames, often one short). Outputs, 256-px uint8 as the official writer makes
+them (``(x * 255).astype(uint8)``), are resized (area) into the protocol crop. Audio2Head moves the
+head itself, so its frames are not aligned with the ground-truth crops (low PSNR/SSIM by design).
+The masked-audio condition is honoured by zeroing the audio of the masked frames; the context sweep
+is not (the pose LSTM sees all past audio and audio2kp a 64-frame window).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+from baselines.audio2head.checkpoint import default_weights, load_audio2head
+from baselines.audio2head.pipeline import generate
+from baselines.audio2head.preprocess import features_for_frames, reference_image
+from talkbench.errors import MediaError, MethodError
+from talkbench.methods.base import Method
+from talkbench.types import GenRequest, GenResult, MethodCard
+
+ADAPTER_NOTES = ("reference = protocol reference frame resized to 256 (bilinear); official 41-d audio features; "
+                 "audio zero-padded to cover every frame; 256-px outputs area-resized into the protocol crop; "
+                 "frame t drawn with audio2pose row t (row 0 from the image: the official one-frame pose offset)")
+POSE_OFFSET = "frame t uses audio2pose output row t; row 0 comes from the image alone (official)"
+
+
+class Audio2HeadMethod(Method):
+    card = MethodCard(name="audio2head", version="1", native_size=256,
+                      audio_frontend="audio2head 41-d (13 MFCC + 26 logfbank + harvest F0 + voiced), 4 rows per frame",
+                      licence="Audio2Head: no licence file in the official repository (weights: research use)",
+                      paper="Wang et al., Audio2Head: Audio-driven One-shot Talking-head Generation with Natural "
+                            "Head Motion, IJCAI 2021", notes=ADAPTER_NOTES, supports=("mask",))
+
+    def __init__(self, batch_size: int = 16) -> None:
+        self.batch_size = batch_size
+        self.nets: dict | None = None
+        self.device = "cpu"
+        self.weights_path: Path | None = None
+
+    def load(self, device: str = "cpu", weights: str | Path | None = None) -> None:
+        path = Path(weights) if weights else default_weights()
+        if path is None:
+            raise MethodError("no Audio2Head weights: pass --weights audio2head=audio2head.pth.tar, put the official "
+                              "file in $TALKBENCH_WEIGHTS, or train one with `talkbench train audio2head`")
+        self.nets = {k: m.to(device) for k, m in load_audio2head(path).items()}
+        self.device, self.weights_path = device, path
+
+    def weights_info(self) -> dict:
+        from talkbench.weights import weights_record
+
+        return weights_record(self.weights_path) if self.weights_path else {}
+
+    @torch.no_grad()
+    def generate(self, requests: Sequence[GenRequest]) -> list[GenResult]:
+        if self.nets is None:
+            raise MethodError("call load() first")
+        return [self._one(r) for r in requests]
+
+    def _one(self, r: GenRequest) -> GenResult:
+        try:
+            audio = np.asarray(r.audio, np.float32)
+            if r.mask_frames:  # masked audio = silence in those frames
+                audio = audio.copy()
+                spf = r.sample_rate / r.fps
+                for t in r.mask_frames:
+                    audio[int(round(t * spf)) : int(round((t + 1) * spf))] = 0.0
+            feats, pad = features_for_frames(audio, r.sample_rate, r.num_frames, source=r.sample_id)
+            size = r.size
+
+            def to_crops(batch: np.ndarray) -> np.ndarray:
+                u8 = (batch.transpose(0, 2, 3, 1) * 255).astype(np.uint8)
+                if size == u8.shape[1]:
+                    return u8
+                return np.stack([cv2.resize(f, (size, size), interpolation=cv2.INTER_AREA) for f in u8])
+
+            gen = generate(self.nets, reference_image(r.reference), feats, device=self.device,
+                           batch_size=self.batch_size, frames_out=to_crops)
+            meta = {"adapter": ADAPTER_NOTES, "pose_offset": POSE_OFFSET, "audio_pad_samples": int(pad),
+                    "voiced_fraction": float(feats[:, 40].mean()),
+                    "head_pose_std": [round(float(v), 4) for v in np.concatenate([gen.rot, gen.trans], 1).std(0)]}
+            return GenResult(r.sample_id, gen.frames, meta=meta)
+        except (MediaError, MethodError, ValueError) as exc:
+            return GenResult(r.sample_id, None, error=getattr(exc, "reason", str(exc)))
