@@ -7,7 +7,9 @@ Prints, from one process on whatever machine runs it:
   number of samples: the ratio should stay near 1, not near 10);
 - ``build_report`` time on the 1000-sample store.
 
-``python -m benchmarks.bench_runner`` (``--clips N`` for more clips).
+``python -m benchmarks.bench_runner`` (``--clips N`` for more clips). ``--stages``: instead, the
+per-stage breakdown of a run (:mod:`benchmarks.bench_stages`); the executors side by side:
+:mod:`benchmarks.bench_throughput`.
 """
 
 from __future__ import annotations
@@ -51,7 +53,13 @@ def main(argv: list[str] | None = None) -> None:
     """Measure and print (see the module docstring)."""
     ap = argparse.ArgumentParser()
     ap.add_argument("--clips", type=int, default=4)
-    args = ap.parse_args(argv if argv is not None else [])
+    ap.add_argument("--stages", action="store_true", help="per-stage breakdown (benchmarks.bench_stages)")
+    args, rest = ap.parse_known_args(argv if argv is not None else [])
+    if args.stages:
+        from benchmarks.bench_stages import main as stages
+
+        stages(rest)
+        return
     from talkbench.io.video import read_video
     from talkbench.runner import RunConfig, run
 

@@ -381,12 +381,15 @@ def _split_listing(config: RunConfig, reader: Any, planned: list[Any]) -> list[A
     """The whole split (the dataset's identity does not depend on ``--limit``)."""
     if config.limit is None:
         return planned
-    return list(reader.samples(config.split))
+    listing = getattr(reader, "listing", None)  # a split generated on demand lists itself without generating
+    return listing(config.split) if listing is not None else list(reader.samples(config.split))
 
 
 def _plan(config: RunConfig, reader: Any) -> list[Any]:
     """The samples of the split, up to ``limit`` (paths only; knowing the total gives every bar an ETA).
     Two samples with one id would share their rows and media: a DatasetError naming both files."""
+    if config.limit is not None and hasattr(reader, "prepare_first"):
+        reader.prepare_first(config.split, config.limit)  # synth-lrs2: generate only the clips the run needs
     samples = reader.samples(config.split)
     if config.limit is not None:
         samples = samples[: config.limit] if isinstance(samples, list) else list(itertools.islice(samples, config.limit))
@@ -414,22 +417,85 @@ def _unsupported(r: _Run, spec: Any) -> str | None:
 def _generate(r: _Run, spec: Any, request: GenRequest, clip: Any) -> tuple[GenResult | None, str | None]:
     """Frames for one (method spec, sample): from the generation cache, else from the method; a result
     of the wrong shape or dtype is an error, never scored."""
-    key = r.gen_cache.key(r.methods[spec.base], spec.spec, request, r.protocol)
-    cached = r.gen_cache.get(key)
-    if cached is not None and cached.shape == clip.frames.shape and cached.dtype == np.uint8:
-        return GenResult(request.sample_id, cached, meta={"gen_cache": "hit"}), None
-    try:
-        result = r.methods[spec.base].generate([request])[0]
-    except Exception as exc:
-        return None, f"{type(exc).__name__}: {exc}"
+    return generate_many(r, spec, [request], [clip.frames.shape], batch_size=1)[0]
+
+
+def check_result(result: GenResult, shape: tuple[int, ...]) -> str | None:
+    """Why a method's result cannot be scored (its error, or frames of the wrong shape or dtype)."""
     err = result.error
-    if err is None and (result.frames is None or result.frames.shape != clip.frames.shape
-                        or result.frames.dtype != np.uint8):
+    if err is None and (result.frames is None or result.frames.shape != shape or result.frames.dtype != np.uint8):
         got = None if result.frames is None else (result.frames.shape, str(result.frames.dtype))
-        err = f"method returned {got}, expected {clip.frames.shape} uint8"
-    if err is None:
-        r.gen_cache.put(key, result.frames, {"method": spec.spec, "sample_id": request.sample_id})
-    return result, err
+        err = f"method returned {got}, expected {shape} uint8"
+    return err
+
+
+def generate_many(r: _Run, spec: Any, requests: list[GenRequest], shapes: list[tuple[int, ...]],
+                  batch_size: int = 1,
+                  call: Callable[[list[GenRequest]], list[GenResult]] | None = None,
+                  ) -> list[tuple[GenResult | None, str | None]]:
+    """:func:`_generate` for several samples of one method spec: cache hits are read, the misses go to
+    ``Method.generate`` ``batch_size`` requests at a time (``call`` replaces the method's own
+    ``generate``: a Ray actor's). A batch that raises is retried one request at a time, so an exception
+    fails only its own sample, as in the serial path."""
+    call = call or r.methods[spec.base].generate
+    out: list[tuple[GenResult | None, str | None]] = [(None, None)] * len(requests)
+    keys = [r.gen_cache.key(r.methods[spec.base], spec.spec, q, r.protocol) for q in requests]
+    misses = []
+    for i, (q, key, shape) in enumerate(zip(requests, keys, shapes)):
+        cached = r.gen_cache.get(key)
+        if cached is not None and cached.shape == shape and cached.dtype == np.uint8:
+            out[i] = (GenResult(q.sample_id, cached, meta={"gen_cache": "hit"}), None)
+        else:
+            misses.append(i)
+
+    def one(i: int) -> tuple[GenResult | None, str | None]:
+        try:
+            return call([requests[i]])[0], None
+        except Exception as exc:
+            return None, f"{type(exc).__name__}: {exc}"
+
+    step = max(1, batch_size)
+    for b in range(0, len(misses), step):
+        idx = misses[b : b + step]
+        if len(idx) == 1:
+            got = [one(idx[0])]
+        else:
+            try:
+                got = [(res, None) for res in call([requests[i] for i in idx])]
+            except Exception:
+                got = [one(i) for i in idx]
+        for i, (res, err) in zip(idx, got):
+            if err is None:
+                err = check_result(res, shapes[i])
+                if err is None:
+                    r.gen_cache.put(keys[i], res.frames, {"method": spec.spec, "sample_id": requests[i].sample_id})
+            out[i] = (res, err)
+    return out
+
+
+def prepare(sample: Any, size: int, crop: str) -> tuple[Any, str | None]:
+    """Decode, crop and landmark one sample: ``(clip, None)``, or ``(None, why)`` when it cannot be
+    (MemoryError, a decoder's own error...: this sample fails, the run goes on)."""
+    from talkbench.faces.crop import load_clip
+
+    try:
+        return load_clip(sample, size=size, crop=crop), None
+    except Exception as exc:
+        why = str(exc) if isinstance(exc, TalkbenchError) else f"{type(exc).__name__}: {exc} ({sample.video_path})"
+        return None, why
+
+
+def note_sample(r: _Run, sample: Any, clip: Any) -> int | None:
+    """Record a clip's notes in run.json; returns the number of faces seen (for a ``__faces__`` row)."""
+    if notes := clip.meta.get("notes"):
+        # E.g. audio shorter than the video (only the frames with audio are scored), several faces.
+        r.record.setdefault("sample_notes", {})[sample.sample_id] = list(notes)
+    return (clip.meta.get("faces") or {}).get("persistent_faces")
+
+
+def faces_rows(r: _Run, m: str, sample_id: str, faces: int | None) -> list[Row]:
+    """Several faces: their number (which one was followed: run.json sample_notes)."""
+    return [Row(m, r.config.dataset, sample_id, "__faces__", float(faces))] if faces and faces > 1 else []
 
 
 def base_request(sample: Any, clip: Any) -> GenRequest:
@@ -461,25 +527,19 @@ def score_input(sample: Any, clip: Any, frames: np.ndarray, mask_frames: Any = (
 
 def _evaluate_sample(r: _Run, sample: Any, pending: list[str], bars: tuple[Any, Any]) -> None:
     """Crop one sample, then generate, write and score every pending method spec on it."""
-    from talkbench.faces.crop import load_clip
     from talkbench.io.video import write_video
 
     gen_bar, score_bar = bars
     cfg = r.config
     t0 = time.perf_counter()
-    try:
-        clip = load_clip(sample, size=cfg.size, crop=cfg.crop)
-    except Exception as exc:  # MemoryError, a decoder's own error...: this sample fails, the run goes on
-        why = str(exc) if isinstance(exc, TalkbenchError) else f"{type(exc).__name__}: {exc} ({sample.video_path})"
+    clip, why = prepare(sample, cfg.size, cfg.crop)
+    if clip is None:
         for m in pending:
             r.fail(m, sample.sample_id, "__sample__", why)
         gen_bar.update(len(pending))
         score_bar.update(len(pending))
         return
-    if notes := clip.meta.get("notes"):
-        # E.g. audio shorter than the video (only the frames with audio are scored), several faces.
-        r.record.setdefault("sample_notes", {})[sample.sample_id] = list(notes)
-    faces = (clip.meta.get("faces") or {}).get("persistent_faces")
+    faces = note_sample(r, sample, clip)
     request = base_request(sample, clip)
     for m in pending:
         spec = parse_method_spec(m)
@@ -506,8 +566,7 @@ def _evaluate_sample(r: _Run, sample: Any, pending: list[str], bars: tuple[Any, 
         item = score_input(sample, clip, result.frames, req.mask_frames)
         outside: dict[str, str] = {}
         rows = score_rows(r.scorers, item, m, cfg.dataset, sample.sample_id, outside, r.run_dir)
-        if faces and faces > 1:  # several faces: their number (which one was followed: run.json sample_notes)
-            rows.append(Row(m, cfg.dataset, sample.sample_id, "__faces__", float(faces)))
+        rows += faces_rows(r, m, sample.sample_id, faces)
         r.summary.failures += int(any(row.error for row in rows))  # failures count pairs, not rows
         r.store.commit_sample(m, cfg.dataset, sample.sample_id, rows, time.perf_counter() - t0, outside)
         score_bar.update(1)
@@ -582,9 +641,32 @@ def _not_applicable_summary(r: _Run, samples: list[Any]) -> dict[str, Any]:
     return out
 
 
+def _pending(r: _Run, sample: Any, retry_failed: bool) -> list[str]:
+    """The method specs ``sample`` still needs (a pair evaluated again is forgotten first)."""
+    cfg = r.config
+    pending = []
+    for m in cfg.all_methods:
+        if not r.store.is_done(m, cfg.dataset, sample.sample_id):
+            pending.append(m)
+        elif ((r.newly_available or (retry_failed and r.store.is_failed(m, cfg.dataset, sample.sample_id)))
+              and _unsupported(r, parse_method_spec(m)) is None):
+            # (A pair that this run would refuse again, its method unloadable or unable to honour
+            # the condition, keeps its row: retrying it could only repeat the failure.)
+            r.store.forget(m, cfg.dataset, sample.sample_id)
+            r.summary.retried += 1
+            pending.append(m)
+    r.summary.pairs_skipped += len(cfg.all_methods) - len(pending)
+    return pending
+
+
+EXECUTORS = ("local", "ray")
+
+
 def run(config: RunConfig, run_dir: str | Path, progress: bool = True,
         on_sample: Callable[[str], None] | None = None, gen_cache: bool | GenCache | None = None,
-        retry_failed: bool = True, fresh: bool = False) -> RunSummary:
+        retry_failed: bool = True, fresh: bool = False, workers: int | None = 0,
+        batch_sizes: dict[str, int] | None = None, executor: str = "local",
+        address: str | None = None) -> RunSummary:
     """Evaluate ``config`` into ``run_dir`` (resuming what is there). Returns counts; failures are
     rows with an error, never exceptions, except configuration errors (``ConfigError``).
 
@@ -595,7 +677,27 @@ def run(config: RunConfig, run_dir: str | Path, progress: bool = True,
     was unavailable in the previous invocation is available now, every pair is evaluated again.
 
     ``gen_cache``: the cross-run generation cache (:mod:`talkbench.gencache`); None means on unless
-    the environment sets ``TALKBENCH_GEN_CACHE=0``; False disables it. Hits are recorded in run.json."""
+    the environment sets ``TALKBENCH_GEN_CACHE=0``; False disables it. Hits are recorded in run.json.
+
+    Executors (the rows are the same whichever runs them): ``workers=0`` the serial path, one sample
+    at a time in this process; ``workers=N`` (None: :func:`talkbench.pipeline.default_workers`) the
+    pipelined local executor (:mod:`talkbench.pipeline`) with ``batch_sizes`` {method or ``*``:
+    requests per ``Method.generate`` call}; ``executor="ray"`` actors on a Ray cluster
+    (:mod:`talkbench.ray_executor`; ``address`` as ``ray.init`` takes it, None: a local instance)."""
+    if executor not in EXECUTORS:
+        raise ConfigError(f"unknown executor {executor!r}; available: {', '.join(EXECUTORS)}")
+    if workers is not None and workers < 0:
+        raise ConfigError(f"--workers must be 0 (serial) or more, got {workers}")
+    bases = {parse_method_spec(m).base for m in config.all_methods}
+    for name, b in (batch_sizes or {}).items():
+        if b < 1:
+            raise ConfigError(f"--batch-size {name}={b}: a batch holds at least one request")
+        if name != "*" and name not in bases:
+            raise ConfigError(f"--batch-size names method {name!r}, which is not in --methods")
+    if executor == "ray":
+        from talkbench.ray_executor import require_ray
+
+        require_ray()  # before anything is created: a missing extra is a configuration error
     t_start = time.perf_counter()
     r, reader, samples = _open(config, Path(run_dir), gen_cache, fresh=fresh)
     everyone = config.all_methods
@@ -605,28 +707,33 @@ def run(config: RunConfig, run_dir: str | Path, progress: bool = True,
     gen_bar = tqdm(total=n_pairs, desc="generation", unit="item", disable=not progress, position=1)
     score_bar = tqdm(total=n_pairs, desc="metrics", unit="item", disable=not progress, position=2)
     try:
-        for sample in samples:
-            r.summary.samples += 1
-            bar.update(1)
-            pending = []
-            for m in everyone:
-                if not r.store.is_done(m, config.dataset, sample.sample_id):
-                    pending.append(m)
-                elif ((r.newly_available or (retry_failed and r.store.is_failed(m, config.dataset, sample.sample_id)))
-                      and _unsupported(r, parse_method_spec(m)) is None):
-                    # (A pair that this run would refuse again, its method unloadable or unable to honour
-                    # the condition, keeps its row: retrying it could only repeat the failure.)
-                    r.store.forget(m, config.dataset, sample.sample_id)
-                    r.summary.retried += 1
-                    pending.append(m)
-            skipped = len(everyone) - len(pending)
-            r.summary.pairs_skipped += skipped
-            gen_bar.update(skipped)
-            score_bar.update(skipped)
-            if pending:
-                _evaluate_sample(r, sample, pending, (gen_bar, score_bar))
-            if on_sample is not None:
-                on_sample(sample.sample_id)
+        if executor == "ray" or workers != 0:
+            # The whole plan first (the store is then the writer thread's alone); skipped pairs
+            # advance the bars at once, so the ETAs count only the work left.
+            plan = [(s, _pending(r, s, retry_failed)) for s in samples]
+            gen_bar.update(r.summary.pairs_skipped)
+            score_bar.update(r.summary.pairs_skipped)
+            if executor == "ray":
+                from talkbench.ray_executor import run_ray
+
+                run_ray(r, plan, (bar, gen_bar, score_bar), on_sample, batch_sizes or {}, address=address)
+            else:
+                from talkbench.pipeline import default_workers, run_pipelined
+
+                run_pipelined(r, plan, (bar, gen_bar, score_bar), on_sample,
+                              workers if workers is not None else default_workers(r.device), batch_sizes or {})
+        else:
+            for sample in samples:
+                r.summary.samples += 1
+                bar.update(1)
+                before = r.summary.pairs_skipped
+                pending = _pending(r, sample, retry_failed)
+                gen_bar.update(r.summary.pairs_skipped - before)
+                score_bar.update(r.summary.pairs_skipped - before)
+                if pending:
+                    _evaluate_sample(r, sample, pending, (gen_bar, score_bar))
+                if on_sample is not None:
+                    on_sample(sample.sample_id)
     finally:
         for b in (score_bar, gen_bar, bar):
             b.close()

@@ -60,7 +60,9 @@ class ResultStore:
         self.run = run
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.conn = sqlite3.connect(self.path, timeout=30)
+            # One thread at a time: the runner plans in its main thread, then hands the store to its
+            # writer thread (talkbench.pipeline), which is from then on the only one to use it.
+            self.conn = sqlite3.connect(self.path, timeout=30, check_same_thread=False)
             self.conn.execute("PRAGMA journal_mode=WAL")
             self.conn.execute("PRAGMA synchronous=NORMAL")
             self.conn.executescript(SCHEMA)

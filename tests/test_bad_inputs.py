@@ -571,7 +571,9 @@ def test_non_talkbench_exception_while_loading_is_a_per_item_error(tmp_path: Pat
 
     monkeypatch.setattr(crop, "load_clip", flaky)
     root = folder(tmp_path, n=2)
-    res = run_cli(root, tmp_path / "run")
+    # --workers 0: the patch lives in this process (the pipelined executor's workers catch the same
+    # exceptions with the same talkbench.runner.prepare)
+    res = run_cli(root, tmp_path / "run", "--workers", "0")
     assert res.exit_code == 1 and "failed items: 2" in res.output, res.output
     rows = store_rows(tmp_path / "run")
     assert {(r[0], r[1]) for r in rows if r[2] == "__sample__" and "MemoryError" in r[4]} == {("gt", "clip0"),

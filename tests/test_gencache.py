@@ -129,7 +129,36 @@ def test_disabled_cache_and_damaged_entries(dataset: Path, tmp_path: Path) -> No
     assert len(CALLS) == 1  # the damaged entry regenerated, the other one read
     assert _psnr(tmp_path / "c") == _psnr(tmp_path / "a")
     with np.load(entries[0]) as z:  # and rewritten whole
-        assert z["frames"].dtype == np.uint8
+        assert tuple(z["shape"]) == (12, 128, 128, 3) and z["ffv1"].dtype == np.uint8
+
+
+def test_ffv1_entries_are_bit_exact_and_smaller(tmp_path: Path) -> None:
+    from talkbench.gencache import decode_frames, encode_frames
+
+    rng = np.random.default_rng(3)
+    faces = talking_frames(20, size=128)
+    noise = rng.integers(0, 256, (5, 33, 47, 3), dtype=np.uint8)  # odd sizes, incompressible
+    for frames in (faces, noise, faces[:1]):
+        data = encode_frames(frames)
+        back = decode_frames(data, frames.shape)
+        assert back.dtype == np.uint8 and np.array_equal(back, frames)
+    gc = GenCache(root=tmp_path)
+    gc.put("ab" * 32, faces)
+    old = tmp_path / "old.npz"
+    np.savez_compressed(old, frames=faces)  # the previous layout
+    assert gc.path("ab" * 32).stat().st_size < 0.6 * old.stat().st_size
+    assert np.array_equal(gc.get("ab" * 32), faces)
+    with pytest.raises(ValueError, match="stored shape"):
+        decode_frames(encode_frames(faces), (21, 128, 128, 3))
+
+
+def test_entries_written_before_ffv1_are_still_read(tmp_path: Path) -> None:
+    faces = talking_frames(6, size=64)
+    gc = GenCache(root=tmp_path)
+    p = gc.path("cd" * 32)
+    p.parent.mkdir(parents=True)
+    np.savez_compressed(p, frames=faces, meta=np.array("{}"))
+    assert np.array_equal(gc.get("cd" * 32), faces) and gc.stats["hits"] == 1
 
 
 def test_methods_without_weights_hash_are_not_cached(dataset: Path, tmp_path: Path) -> None:

@@ -24,6 +24,16 @@ def _weights(values: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
     return tuple(out)
 
 
+def _batch_sizes(values: tuple[str, ...]) -> dict[str, int]:
+    out = {}
+    for v in values:
+        m, _, b = v.partition("=")
+        if not m or not b.strip().lstrip("-").isdigit():
+            raise click.UsageError(f"--batch-size expects METHOD=B (or *=B for every method), got {v!r}")
+        out[m.strip()] = int(b)
+    return out
+
+
 def metric_options(values: tuple[str, ...]) -> tuple[tuple[str, str, object], ...]:
     """``METRIC.KEY=VALUE`` -> (metric, key, value); numbers become int/float, the rest stay strings."""
     out = []
@@ -73,10 +83,21 @@ def metric_options(values: tuple[str, ...]) -> tuple[tuple[str, str, object], ..
 @click.option("--metric-option", "metric_option", multiple=True, metavar="METRIC.KEY=VALUE",
               help="Option of one metric (repeatable), e.g. fid.weights=PATH, fid.frame_step=5, fvd.start=20, "
                    "csim-arcface.align=resize, lpips.trunk=PATH.")
+@click.option("--workers", type=int, default=None,
+              help="Worker processes preparing samples (decode, crop, landmarks) ahead of generation and, on "
+                   "CPU, scoring them; 0: the serial path, one sample at a time. Default: one per core (on a "
+                   "GPU: cores minus one).")
+@click.option("--batch-size", "batch_size", multiple=True, metavar="METHOD=B",
+              help="Requests per Method.generate call for METHOD (repeatable; *=B for every method; default 4).")
+@click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+              help="local: this machine (pipelined); ray: actors on a Ray cluster (pip install 'talkbench[ray]').")
+@click.option("--address", default=None,
+              help="With --executor ray: the cluster (auto | HOST:PORT); default: a Ray instance on this machine.")
 def run(methods: str, dataset: str, root: str | None, split: str, metrics: str, weights: tuple[str, ...],
         limit: int | None, device: str, run_dir: str | None, crop: str, no_gt: bool, no_report: bool,
         no_gen_cache: bool, no_retry_failed: bool, allow_synthetic_critics: bool, fresh: bool,
-        metric_option: tuple[str, ...]) -> None:
+        metric_option: tuple[str, ...], workers: int | None, batch_size: tuple[str, ...], executor: str,
+        address: str | None) -> None:
     """Generate with every method, score every sample, store tidy rows, write the report.
 
     Re-running the same command on the same --run-dir resumes: finished items are kept, failed ones
@@ -100,8 +121,11 @@ def run(methods: str, dataset: str, root: str | None, split: str, metrics: str, 
         metric_options=metric_options(metric_option),
     )
     run_dir = run_dir or f"runs/{dataset}-{time.strftime('%Y%m%d-%H%M%S')}"
+    if address is not None and executor != "ray":
+        raise click.UsageError("--address is for --executor ray")
     summary = run_lib(config, run_dir, gen_cache=False if no_gen_cache else None, retry_failed=not no_retry_failed,
-                      fresh=fresh)
+                      fresh=fresh, workers=workers, batch_sizes=_batch_sizes(batch_size), executor=executor,
+                      address=address)
     click.echo(f"run dir: {summary.run_dir}  samples: {summary.samples}  generated+scored: {summary.pairs_done}  "
                f"resumed (skipped): {summary.pairs_skipped}  retried: {summary.retried}  "
                f"failed items: {summary.failures}  "

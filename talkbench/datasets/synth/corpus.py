@@ -179,6 +179,15 @@ def _collect(rel: str | None, err: str | None, rels: list[str], failures: list[s
         failures.append(str(err))
 
 
+def lrs2_rel(split: str, index: int) -> str:
+    """``<video_id>/<clip>`` of clip ``index`` of a synth-lrs2 split (fixed by the index alone)."""
+    return f"{SPLIT_SEEDS[split]:02d}{index // 10:08d}/{index % 10:05d}"
+
+
+def default_clips(corpus: str, split: str) -> int:
+    return {"synth-lrw": DEFAULT_CLIPS_LRW, "synth-hdtf": DEFAULT_CLIPS_HDTF}.get(corpus, DEFAULT_CLIPS)[split]
+
+
 def _write_clip(args: tuple) -> str:
     from talkbench.io.video import write_video
 
@@ -194,9 +203,8 @@ def _write_clip(args: tuple) -> str:
         rel = clip_id
         folder = root / "clips"
     else:  # mvlrs_v1/main/<video_id>/<clip>.mp4
-        video_id = f"{SPLIT_SEEDS[split]:02d}{index // 10:08d}"
-        clip_id = f"{index % 10:05d}"
-        rel = f"{video_id}/{clip_id}"
+        rel = lrs2_rel(split, index)
+        video_id, clip_id = rel.split("/")
         folder = root / "mvlrs_v1" / "main" / video_id
     stem = folder / clip_id
     if (stem.with_suffix(".meta.json")).exists():  # written last: the clip is complete
@@ -369,3 +377,56 @@ def ensure_corpus(corpus: str = "synth-lrs2", split: str = "test", seed: int = 0
             shutil.rmtree(stale, ignore_errors=True)
         building.rename(root)
         return root
+
+
+def default_root(corpus: str = "synth-lrs2", seed: int = 0) -> Path:
+    return cache_dir() / "synth" / f"{VERSIONS[corpus]}-seed{seed}"
+
+
+def _ensure_manifest(corpus: str, root: Path, seed: int) -> None:
+    """A corpus folder with its CORPUS.json and no split yet, renamed into place whole (call under
+    the corpus lock). A folder without CORPUS.json (an interrupted pre-atomic build) is replaced."""
+    if (root / "CORPUS.json").exists():
+        return
+    building = root.with_name(f".{root.name}.skeleton-{os.getpid()}")
+    shutil.rmtree(building, ignore_errors=True)
+    (building / TOP[corpus] / ("main" if corpus == "synth-lrs2" else "")).mkdir(parents=True, exist_ok=True)
+    save_json_atomic(building / "CORPUS.json", {"corpus": corpus, "version": VERSIONS[corpus], "seed": seed,
+                                                "splits": {}})
+    if root.exists():
+        stale = root.with_name(f".{root.name}.stale-{os.getpid()}-{time.time_ns()}")
+        root.rename(stale)
+        shutil.rmtree(stale, ignore_errors=True)
+    building.rename(root)
+
+
+def ensure_first_clips(split: str, n: int, seed: int = 0, progress: bool = True) -> Path:
+    """The first ``n`` clips of a synth-lrs2 split in the cached default corpus, without the rest:
+    a run with ``--limit n`` needs only them (the demo: 12 of 200). The clips are exactly those a
+    full build writes (each is fixed by its index), and the split is not marked complete: a later
+    :func:`ensure_corpus` keeps them and writes the others. Under the same lock as ensure_corpus."""
+    corpus = "synth-lrs2"
+    root = default_root(corpus, seed)
+    if _has_split(root, split):
+        return root
+    with _file_lock(root.with_name(f".{root.name}.lock")):
+        if _has_split(root, split):
+            return root
+        _ensure_manifest(corpus, root, seed)
+        vocab = load_vocabulary()
+        n = min(n, default_clips(corpus, split))
+        jobs = [(SPECS[corpus], split, i, seed, vocab, root, ()) for i in range(n)
+                if not (root / TOP[corpus] / "main" / f"{lrs2_rel(split, i)}.meta.json").exists()]
+        bar = tqdm(total=len(jobs), desc=f"synth {corpus}/{split} (first {n})", unit="clip",
+                   disable=not progress or not jobs)
+        workers = min(2, os.cpu_count() or 1, len(jobs))
+        if workers > 1:
+            with mp.get_context("fork").Pool(workers) as pool:
+                for _ in pool.imap(_write_clip_safe, jobs):
+                    bar.update(1)
+        else:
+            for job in jobs:
+                _write_clip_safe(job)
+                bar.update(1)
+        bar.close()
+    return root

@@ -1,0 +1,59 @@
+"""``--executor ray`` on a local Ray instance (2 CPUs): the same rows as the serial path; a clear
+error naming the extra when Ray is missing."""
+
+from __future__ import annotations
+
+import builtins
+import sqlite3
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from talkbench.cli import cli
+from talkbench.io.video import write_video
+from talkbench.runner import RunConfig, run
+from tests.conftest import talking_frames, tone
+
+
+def _rows(run_dir: Path) -> list[tuple]:
+    with sqlite3.connect(run_dir / "results.sqlite") as c:
+        return c.execute("SELECT method, sample_id, metric, value, error FROM results ORDER BY 1,2,3").fetchall()
+
+
+def test_missing_ray_names_the_extra(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    real_import = builtins.__import__
+
+    def no_ray(name, *a, **kw):
+        if name == "ray" or name.startswith("ray."):
+            raise ImportError("No module named 'ray'")
+        return real_import(name, *a, **kw)
+
+    monkeypatch.setattr(builtins, "__import__", no_ray)
+    root = tmp_path / "ds"
+    root.mkdir()
+    res = CliRunner().invoke(cli, ["run", "--methods", "static", "--dataset", "folder", "--root", str(root),
+                                   "--split", "all", "--executor", "ray", "--run-dir", str(tmp_path / "r")])
+    assert res.exit_code == 2 and "talkbench[ray]" in res.output
+    assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.slow
+def test_ray_local_rows_equal_serial(tmp_path: Path) -> None:
+    ray = pytest.importorskip("ray")
+    root = tmp_path / "ds"
+    root.mkdir()
+    for i, dx in enumerate((0.5, -0.5, 1.0)):
+        write_video(root / f"clip{i}.mp4", talking_frames(12, dx=dx), tone(0.48, freq=200 + 40 * i))
+    (root / "zz_broken.mp4").write_bytes(b"\x00" * 100)
+    cfg = RunConfig(methods=("static", "static@mask=2"), dataset="folder", root=str(root), split="all",
+                    metrics=("psnr", "ssim", "lmd"))
+    serial = run(cfg, tmp_path / "s", progress=False, workers=0, gen_cache=False)
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        s = run(cfg, tmp_path / "r", progress=False, executor="ray", batch_sizes={"*": 2}, gen_cache=False)
+    finally:
+        ray.shutdown()
+    assert (s.samples, s.pairs_done, s.failures) == (serial.samples, serial.pairs_done, serial.failures) == (4, 9, 3)
+    assert _rows(tmp_path / "r") == _rows(tmp_path / "s")
+    assert (tmp_path / "r" / "media" / "static" / "clip2.mp4").exists()
