@@ -58,9 +58,16 @@ def default_workers(device: str = "cpu") -> int:
 _SCORING: dict[str, Any] = {}  # in a worker: how to build the scorers, and once built, the scorers
 
 
-def _worker_init(cache: str | None, scoring: dict[str, Any] | None = None) -> None:
+def _worker_init(cache: str | None, scoring: dict[str, Any] | None = None,
+                 env: dict[str, str] | None = None) -> None:
     # Ctrl-C is the main process's to handle (clean stop); a worker finishing its item is harmless.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # The forkserver was started once, possibly before the caller changed its environment: workers take
+    # the caller's talkbench settings (weights and cache folders) as they are now.
+    for k in [k for k in os.environ if k.startswith("TALKBENCH_")]:
+        if k not in (env or {}):
+            del os.environ[k]
+    os.environ.update(env or {})
     if cache:
         os.environ["TALKBENCH_CACHE"] = cache
     _SCORING.clear()
@@ -74,7 +81,7 @@ def _worker_init(cache: str | None, scoring: dict[str, Any] | None = None) -> No
 
 
 def _prepare_in_worker(sample: Any, size: int, crop: str) -> tuple[Any, str | None]:
-    from talkbench.runner import prepare
+    from talkbench.steps import prepare
 
     return prepare(sample, size, crop)
 
@@ -83,7 +90,7 @@ def _score_in_worker(item: Any, method: str, dataset: str, sample_id: str,
                      run_dir: Any = None) -> tuple[list[Row], dict[str, str]]:
     """A pair's rows (and the scorers that do not apply to it), computed by this worker's own copy of
     the scorers (built on first use)."""
-    from talkbench.runner import score_rows
+    from talkbench.steps import score_rows
 
     if "scorers" not in _SCORING:
         import torch
@@ -103,9 +110,10 @@ def make_pool(workers: int, scoring: dict[str, Any] | None = None) -> ProcessPoo
     from talkbench.cache import cache_dir
 
     ctx = multiprocessing.get_context("forkserver")
-    ctx.set_forkserver_preload(["talkbench.faces.crop", "talkbench.runner"])
+    ctx.set_forkserver_preload(["talkbench.faces.crop", "talkbench.steps"])
     return ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_worker_init,
-                               initargs=(str(cache_dir()), scoring))
+                               initargs=(str(cache_dir()), scoring,
+                                         {k: v for k, v in os.environ.items() if k.startswith("TALKBENCH_")}))
 
 
 class Prefetcher:
@@ -313,7 +321,7 @@ def evaluate_group(r: Any, group: list[tuple[Any, list[str], Any]], writer: Writ
     """Generate every pending method spec for a group of prepared samples (batched per method), start
     scoring each pair and hand it to the writer. ``generate`` replaces the local ``Method.generate``
     (Ray); ``score(method, sample, item)`` returns the rows or a future of them (a worker, an actor)."""
-    from talkbench import runner as rn
+    from talkbench import steps as rn
 
     faces, base = {}, {}
     for sample, _, clip in group:

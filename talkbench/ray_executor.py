@@ -48,7 +48,7 @@ def require_ray() -> Any:
 def _prepare_task(sample: Any, size: int, crop: str, cache: str | None) -> tuple[Any, str | None]:
     if cache:
         os.environ["TALKBENCH_CACHE"] = cache
-    from talkbench.runner import prepare
+    from talkbench.steps import prepare
 
     return prepare(sample, size, crop)
 
@@ -58,7 +58,7 @@ class _MethodActor:
 
     def __init__(self, name: str, weights: str | None, device: str) -> None:
         from talkbench.methods import METHODS
-        from talkbench.runner import resolve_device
+        from talkbench.steps import resolve_device
 
         self.method = METHODS.get(name)()
         self.method.load(device=resolve_device(device), weights=weights)
@@ -72,13 +72,13 @@ class _ScorerActor:
 
     def __init__(self, name: str, device: str, options: dict[str, Any]) -> None:
         from talkbench.metrics import build_scorers
-        from talkbench.runner import resolve_device
+        from talkbench.steps import resolve_device
 
         self.scorers, self.unavailable = build_scorers((name,), resolve_device(device), {name: options} if options else {})
 
     def score(self, item: Any, method: str, dataset: str, sample_id: str,
               run_dir: Any = None) -> tuple[list[Row], dict[str, str]]:
-        from talkbench.runner import score_rows
+        from talkbench.steps import score_rows
 
         outside: dict[str, str] = {}
         return score_rows(self.scorers, item, method, dataset, sample_id, outside, run_dir), outside

@@ -51,7 +51,8 @@ def _frames(config: Any, method: str, sample: Any, clip: Any, device: str, run_d
     from talkbench.conditions import parse_method_spec
     from talkbench.gencache import GenCache
     from talkbench.methods import METHODS
-    from talkbench.runner import base_request, generation_protocol, spec_request
+    from talkbench.runner import generation_protocol
+    from talkbench.steps import base_request, spec_request
 
     spec = parse_method_spec(method)
     weights = dict(config.weights)
@@ -82,7 +83,7 @@ def rescore_item(run_dir: str | Path, sample_id: str, method: str, device: str |
     from talkbench.faces.crop import load_clip
     from talkbench.metrics import build_scorers
     from talkbench.results import load_run
-    from talkbench.runner import resolve_device, score_input, score_rows
+    from talkbench.steps import resolve_device, score_input, score_rows
 
     res = load_run(run_dir)
     record = res.record

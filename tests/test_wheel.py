@@ -20,8 +20,15 @@ ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = {"cals-synth", "wav2lip-synth", "syncnet-synth", "lipreader-synth"}
 
 
+def _clean_env() -> dict[str, str]:
+    """The environment without PYTHON* variables: a PYTHONPATH onto a checkout would make the fresh
+    virtualenv's pip see talkbench as installed (its egg-info) and skip the wheel."""
+    return {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "TALKBENCH_WEIGHTS"))}
+
+
 def _sh(cmd: list[str], cwd: Path, env: dict | None = None, timeout: int = 900) -> subprocess.CompletedProcess:
-    res = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+    res = subprocess.run(cmd, cwd=cwd, env=env if env is not None else _clean_env(), capture_output=True, text=True,
+                         timeout=timeout)
     assert res.returncode == 0, f"{' '.join(cmd)} -> {res.returncode}\n{res.stdout[-3000:]}\n{res.stderr[-3000:]}"
     return res
 
@@ -49,7 +56,7 @@ def test_wheel_installs_and_runs_the_main_job_outside_the_checkout(tmp_path: Pat
     (work / "clips").mkdir(parents=True)
     for i in range(2):
         write_video(work / "clips" / f"c{i}.mp4", talking_frames(16, size=160, dx=0.5 + i), tone(0.64))
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "TALKBENCH_WEIGHTS"))}
+    env = _clean_env()
     env["TALKBENCH_CACHE"] = str(tmp_path / "cache")
     exe = str(venv / "bin" / "talkbench")
     doctor = json.loads(_sh([exe, "doctor", "--json"], cwd=work, env=env).stdout)
