@@ -127,7 +127,7 @@ def create_study(config: StudyConfig, out: str | Path, command: str = "") -> Pat
         for m in methods:
             name = f"videos/{secrets.token_hex(12)}.mp4"
             seconds = _copy_clean(files[m], out / name)
-            videos.append({"token": secrets.token_urlsafe(12), "file": name, "method": m, "sample": s,
+            videos.append({"token": secrets.token_hex(16), "file": name, "method": m, "sample": s,
                            "sha256": sha256_file(out / name), "seconds": seconds})
     checks = []
     for _ in range(config.attention_checks):
@@ -135,7 +135,7 @@ def create_study(config: StudyConfig, out: str | Path, command: str = "") -> Pat
         src = videos[int(rng.integers(len(videos)))]
         name = f"videos/{secrets.token_hex(12)}.mp4"
         shutil.copyfile(out / src["file"], out / name)
-        checks.append({"token": secrets.token_urlsafe(12), "file": name, "answer": int(rng.integers(SCALE[0], SCALE[1] + 1)),
+        checks.append({"token": secrets.token_hex(16), "file": name, "answer": int(rng.integers(SCALE[0], SCALE[1] + 1)),
                        "sha256": src["sha256"], "seconds": src["seconds"]})
     definition = {
         "format": FORMAT, "version": VERSION, "title": config.title, "seed": config.seed,
