@@ -58,11 +58,6 @@ class Audio2HeadMethod(Method):
         self.nets = {k: m.to(device) for k, m in load_audio2head(path).items()}
         self.device, self.weights_path = device, path
 
-    def weights_info(self) -> dict:
-        from talkbench.weights import weights_record
-
-        return weights_record(self.weights_path) if self.weights_path else {}
-
     @torch.no_grad()
     def generate(self, requests: Sequence[GenRequest]) -> list[GenResult]:
         if self.nets is None:

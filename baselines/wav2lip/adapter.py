@@ -63,11 +63,6 @@ class Wav2LipMethod(Method):
         box = read_card(path).get("config", {}).get("face_box") if path.suffix == ".safetensors" else None
         self.face_box = tuple(float(v) for v in box) if box else None
 
-    def weights_info(self) -> dict:
-        from talkbench.weights import weights_record
-
-        return weights_record(self.weights_path) if self.weights_path else {}
-
     @torch.no_grad()
     def generate(self, requests: Sequence[GenRequest]) -> list[GenResult]:
         if self.model is None:

@@ -18,6 +18,7 @@ class Method(ABC):
     """
 
     card: MethodCard
+    weights_path: Path | None = None  # set by load(); what weights_info() describes
 
     @abstractmethod
     def load(self, device: str = "cpu", weights: str | Path | None = None) -> None:
@@ -28,5 +29,8 @@ class Method(ABC):
         """Generate every request; results in request order."""
 
     def weights_info(self) -> dict:
-        """Path, sha256 and provenance of the loaded weights ({} when the method has none)."""
-        return {}
+        """Path, sha256 and card of the loaded weights file (``weights_path``; {} when there is none).
+        Methods whose weights are several files override it."""
+        from talkbench.weights import weights_record
+
+        return weights_record(self.weights_path) if self.weights_path else {}
