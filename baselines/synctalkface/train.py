@@ -44,15 +44,13 @@ from baselines.synctalkface.model import (
     T,
 )
 from baselines.wav2lip.train import (
+    ExpertTraining,
     Wav2LipClips,
     _mel_at,
     _pick,
     _window,
     cosine_loss,
-    expert_batch,
     lower_halves,
-    multiway_batch,
-    multiway_loss,
 )
 from talkbench.datasets.clips import ClipsConfig
 from talkbench.distributed import init_distributed, unwrap, wrap_ddp
@@ -131,7 +129,7 @@ def windows_of(x: torch.Tensor, b: int) -> torch.Tensor:
     return x.view(b, -1, *x.shape[1:]).permute(0, 2, 1, 3, 4)
 
 
-class SyncTalkFaceTrainer:
+class SyncTalkFaceTrainer(ExpertTraining):
     def __init__(self, cfg: SyncTalkFaceTrainConfig, out: str | Path, device: str = "cpu",
                  train: Wav2LipClips | None = None, val: Wav2LipClips | None = None) -> None:
         self.rank, self.world = init_distributed()
@@ -218,43 +216,6 @@ class SyncTalkFaceTrainer:
         if self.rank == 0:
             with open(self.out / "log.jsonl", "a") as f:
                 f.write(json.dumps(row) + "\n")
-
-    def _autocast(self):
-        if self.device.startswith("cuda") and self.cfg.amp in ("bf16", "fp16"):
-            return torch.autocast("cuda", dtype=torch.bfloat16 if self.cfg.amp == "bf16" else torch.float16)
-        return torch.autocast("cpu", enabled=False)
-
-    def _to(self, b: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        return {k: v.to(self.device) for k, v in b.items()}
-
-    # ------------------------------------------------------------------ expert
-    def expert_step(self, batch: dict[str, torch.Tensor] | None = None) -> float:
-        cfg = self.cfg
-        self.expert.train()
-        self.expert.requires_grad_(True)
-        if batch is None:
-            batch = (multiway_batch(self.train, cfg.expert_batch_size, cfg.expert_windows, self.rng)
-                     if cfg.expert_loss == "multiway" else expert_batch(self.train, cfg.expert_batch_size, self.rng))
-        b = self._to(batch)
-        with self._autocast():
-            a, v = self.expert(b["mel"], b["face"])
-        loss = (cosine_loss(a.float(), v.float(), b["y"]) if "y" in b
-                else multiway_loss(a.float(), v.float(), cfg.expert_tau))
-        self.opt_e.zero_grad()
-        loss.backward()
-        self.opt_e.step()
-        return float(loss.detach())
-
-    @torch.no_grad()
-    def expert_eval(self) -> float:
-        self.expert.eval()
-        rng = np.random.default_rng(1234)
-        losses = []
-        for _ in range(self.cfg.eval_batches):
-            b = self._to(expert_batch(self.val or self.train, self.cfg.expert_batch_size, rng))
-            a, v = self.expert(b["mel"], b["face"])
-            losses.append(float(cosine_loss(a.float(), v.float(), b["y"])))
-        return float(np.mean(losses))
 
     # ------------------------------------------------------------------ generator
     def sync_loss(self, mel: torch.Tensor, g: torch.Tensor) -> torch.Tensor:

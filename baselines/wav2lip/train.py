@@ -184,7 +184,53 @@ def cosine_loss(a: torch.Tensor, v: torch.Tensor, y: torch.Tensor) -> torch.Tens
     return F.binary_cross_entropy(d, y)
 
 
-class Wav2LipTrainer:
+class ExpertTraining:
+    """The lip-sync expert's training step and evaluation, and the device/precision helpers, shared by
+    the Wav2Lip and SyncTalkFace trainers (same losses, batches and evaluation; the experts differ only
+    in their face size). A trainer provides ``cfg``, ``device``, ``expert``, ``opt_e``, ``train``,
+    ``val`` and ``rng``."""
+
+    def _autocast(self):
+        if self.device.startswith("cuda") and self.cfg.amp in ("bf16", "fp16"):
+            return torch.autocast("cuda", dtype=torch.bfloat16 if self.cfg.amp == "bf16" else torch.float16)
+        return torch.autocast("cpu", enabled=False)
+
+    def _to(self, b: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        return {k: v.to(self.device) for k, v in b.items()}
+
+    # ------------------------------------------------------------------ expert
+    def expert_step(self, batch: dict[str, torch.Tensor] | None = None) -> float:
+        self.expert.train()
+        self.expert.requires_grad_(True)
+        cfg = self.cfg
+        if batch is None:
+            batch = (multiway_batch(self.train, cfg.expert_batch_size, cfg.expert_windows, self.rng)
+                     if cfg.expert_loss == "multiway" else expert_batch(self.train, cfg.expert_batch_size, self.rng))
+        b = self._to(batch)
+        with self._autocast():
+            a, v = self.expert(b["mel"], b["face"])
+        if "y" in b:
+            loss = cosine_loss(a.float(), v.float(), b["y"])
+        else:
+            loss = multiway_loss(a.float(), v.float(), cfg.expert_tau)
+        self.opt_e.zero_grad()
+        loss.backward()
+        self.opt_e.step()
+        return float(loss.detach())
+
+    @torch.no_grad()
+    def expert_eval(self) -> float:
+        self.expert.eval()
+        rng = np.random.default_rng(1234)
+        losses = []
+        for _ in range(self.cfg.eval_batches):
+            b = self._to(expert_batch(self.val or self.train, self.cfg.expert_batch_size, rng))
+            a, v = self.expert(b["mel"], b["face"])
+            losses.append(float(cosine_loss(a.float(), v.float(), b["y"])))
+        return float(np.mean(losses))
+
+
+class Wav2LipTrainer(ExpertTraining):
     def __init__(self, cfg: Wav2LipTrainConfig, out: str | Path, device: str = "cpu",
                  train: Wav2LipClips | None = None, val: Wav2LipClips | None = None) -> None:
         self.rank, self.world = init_distributed()
@@ -249,45 +295,6 @@ class Wav2LipTrainer:
         if self.rank == 0:
             with open(self.out / "log.jsonl", "a") as f:
                 f.write(json.dumps(row) + "\n")
-
-    def _autocast(self):
-        if self.device.startswith("cuda") and self.cfg.amp in ("bf16", "fp16"):
-            return torch.autocast("cuda", dtype=torch.bfloat16 if self.cfg.amp == "bf16" else torch.float16)
-        return torch.autocast("cpu", enabled=False)
-
-    def _to(self, b: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        return {k: v.to(self.device) for k, v in b.items()}
-
-    # ------------------------------------------------------------------ expert
-    def expert_step(self, batch: dict[str, torch.Tensor] | None = None) -> float:
-        self.expert.train()
-        self.expert.requires_grad_(True)
-        cfg = self.cfg
-        if batch is None:
-            batch = (multiway_batch(self.train, cfg.expert_batch_size, cfg.expert_windows, self.rng)
-                     if cfg.expert_loss == "multiway" else expert_batch(self.train, cfg.expert_batch_size, self.rng))
-        b = self._to(batch)
-        with self._autocast():
-            a, v = self.expert(b["mel"], b["face"])
-        if "y" in b:
-            loss = cosine_loss(a.float(), v.float(), b["y"])
-        else:
-            loss = multiway_loss(a.float(), v.float(), cfg.expert_tau)
-        self.opt_e.zero_grad()
-        loss.backward()
-        self.opt_e.step()
-        return float(loss.detach())
-
-    @torch.no_grad()
-    def expert_eval(self) -> float:
-        self.expert.eval()
-        rng = np.random.default_rng(1234)
-        losses = []
-        for _ in range(self.cfg.eval_batches):
-            b = self._to(expert_batch(self.val or self.train, self.cfg.expert_batch_size, rng))
-            a, v = self.expert(b["mel"], b["face"])
-            losses.append(float(cosine_loss(a.float(), v.float(), b["y"])))
-        return float(np.mean(losses))
 
     # ------------------------------------------------------------------ generator
     def sync_loss(self, mel: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
