@@ -91,3 +91,22 @@ def tiny_cals_config(**sections: dict) -> dict:
     for name, values in sections.items():
         cfg[name].update(values)
     return cfg
+
+
+def smooth_noise_clips(frames: int, face_size: int, n: int = 3, seed: int = 0):
+    """Trainer test clips: ``n`` (name, faces, Wav2Lip mel) with smooth frames (8x8 noise upsampled to 64,
+    learnable unlike per-pixel noise) cut to ``face_size`` faces, and noise audio of ``frames`` frames."""
+    import cv2
+
+    from baselines.wav2lip.preprocess import to_faces
+    from baselines.wav2lip.train import Wav2LipClips
+    from talkbench.io.audio import wav2lip_mel
+
+    rng = np.random.default_rng(seed)
+    out = []
+    for i in range(n):
+        small = rng.integers(0, 255, (frames, 8, 8, 3)).astype(np.float32)
+        video = np.stack([cv2.resize(f, (64, 64), interpolation=cv2.INTER_CUBIC) for f in small]).clip(0, 255).astype(np.uint8)
+        audio = (rng.standard_normal(frames * 640) * 0.1).astype(np.float32)
+        out.append((f"c{i}", to_faces(video, None, face_size), wav2lip_mel(audio)))
+    return Wav2LipClips(out)

@@ -6,7 +6,6 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
 import torch
@@ -18,9 +17,8 @@ from baselines.synctalkface.train import (
     generator_batch,
     lip_windows,
 )
-from baselines.wav2lip.preprocess import to_faces
 from baselines.wav2lip.train import Wav2LipClips, expert_batch
-from talkbench.io.audio import wav2lip_mel
+from tests.conftest import smooth_noise_clips
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -33,14 +31,7 @@ def _one_thread():
 
 @pytest.fixture(scope="module")
 def clips() -> Wav2LipClips:
-    rng = np.random.default_rng(0)
-    out = []
-    for i in range(3):
-        small = rng.integers(0, 255, (16, 8, 8, 3)).astype(np.float32)
-        frames = np.stack([cv2.resize(f, (64, 64), interpolation=cv2.INTER_CUBIC) for f in small]).clip(0, 255).astype(np.uint8)
-        audio = (rng.standard_normal(16 * 640) * 0.1).astype(np.float32)
-        out.append((f"c{i}", to_faces(frames, None, 128), wav2lip_mel(audio)))
-    return Wav2LipClips(out)
+    return smooth_noise_clips(frames=16, face_size=128)
 
 
 CFG = SyncTalkFaceTrainConfig(width=0.0625, batch_size=2, expert_batch_size=4, eval_batches=1, eval_every=100,

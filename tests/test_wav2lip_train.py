@@ -24,6 +24,7 @@ from baselines.wav2lip.train import (
     lower_halves,
 )
 from talkbench.io.audio import wav2lip_mel
+from tests.conftest import smooth_noise_clips
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -37,15 +38,7 @@ def _one_thread():
 
 @pytest.fixture(scope="module")
 def clips() -> Wav2LipClips:
-    rng = np.random.default_rng(0)
-    out = []
-    for i in range(3):
-        # Smooth frames (upsampled 8x8 noise): learnable, unlike per-pixel noise.
-        small = rng.integers(0, 255, (20, 8, 8, 3)).astype(np.float32)
-        frames = np.stack([cv2.resize(f, (64, 64), interpolation=cv2.INTER_CUBIC) for f in small]).clip(0, 255).astype(np.uint8)
-        audio = (rng.standard_normal(20 * 640) * 0.1).astype(np.float32)
-        out.append((f"c{i}", to_wav2lip_faces(frames), wav2lip_mel(audio)))
-    return Wav2LipClips(out)
+    return smooth_noise_clips(frames=20, face_size=96)
 
 
 CFG = Wav2LipTrainConfig(width=0.0625, batch_size=4, expert_batch_size=8, eval_batches=1, eval_every=2)
@@ -255,7 +248,6 @@ def test_adapter_pastes_a_face_box_model_into_its_box(tmp_path: Path, clips: Wav
     np.testing.assert_array_equal(out[:, :16], pose[:, :16])          # above the box: pose prior
     np.testing.assert_array_equal(out[:, 80:], np.broadcast_to(ref[80:], out[:, 80:].shape))  # below: reference
     np.testing.assert_array_equal(out[:, 16:64, :32], pose[:, 16:64, :32])  # left of the box, upper half
-    from talkbench.io.audio import wav2lip_mel
 
     with torch.no_grad():
         y = m.model(torch.from_numpy(mel_chunks(wav2lip_mel(audio), 5))[:, None],
