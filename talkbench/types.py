@@ -95,6 +95,19 @@ class GenRequest:
     def size(self) -> int:
         return int(self.pose_prior.shape[1])
 
+    @property
+    def masked_audio(self) -> np.ndarray:
+        """The driving audio (float32) with the samples of ``mask_frames`` silenced: how a method
+        without a mask token of its own honours the masked-audio condition."""
+        audio = np.asarray(self.audio, np.float32)
+        if not self.mask_frames:
+            return audio
+        audio = audio.copy()
+        spf = self.sample_rate // round(self.fps)
+        for t in self.mask_frames:
+            audio[t * spf : (t + 1) * spf] = 0.0
+        return audio
+
 
 @dataclass(frozen=True)
 class GenResult:

@@ -17,7 +17,7 @@ from talkbench.methods.base import Method
 from talkbench.metrics.base import ScoreInput
 from talkbench.metrics.landmarks import LMDScorer, LMDSpanScorer
 from talkbench.runner import RunConfig, run
-from talkbench.types import GenResult, MethodCard
+from talkbench.types import GenRequest, GenResult, MethodCard
 from tests.conftest import talking_frames, tone
 
 SEEN: list = []
@@ -114,3 +114,17 @@ def test_lmd_span_equals_lmd_on_those_frames(face_clip: np.ndarray) -> None:
     assert min(out.values()) <= whole <= max(out.values())
     with pytest.raises(MetricError, match="mask"):
         LMDSpanScorer().score(ScoreInput("v", gen, np.zeros(1), ref))
+
+
+def test_masked_audio_silences_exactly_the_masked_frames() -> None:
+    """GenRequest.masked_audio (what mask-token-less methods feed their front-ends): samples of the masked
+    frames are zero, every other sample is the original, and the request's own audio is untouched."""
+    audio = np.arange(1, 10 * 640 + 1, dtype=np.float32)
+    frames = np.zeros((10, 8, 8, 3), np.uint8)
+    req = GenRequest(sample_id="s", reference=frames[0], pose_prior=frames, audio=audio, mask_frames=(3, 4))
+    out = req.masked_audio
+    assert (out[3 * 640 : 5 * 640] == 0).all()
+    keep = np.r_[0 : 3 * 640, 5 * 640 : 10 * 640]
+    assert np.array_equal(out[keep], audio[keep]) and audio.min() == 1
+    unmasked = GenRequest(sample_id="s", reference=frames[0], pose_prior=frames, audio=audio)
+    assert np.array_equal(unmasked.masked_audio, audio)

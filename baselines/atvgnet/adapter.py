@@ -101,12 +101,7 @@ class ATVGnetMethod(Method):
             aligned = align_reference(r.reference, space.template, space.template_close)
         except FacePipelineError as exc:
             return GenResult(r.sample_id, None, error=f"ATVGnet face pipeline: {exc}")
-        audio = r.audio
-        if r.mask_frames:
-            audio = audio.copy()
-            spf = r.sample_rate // round(r.fps)
-            for t in r.mask_frames:
-                audio[t * spf : (t + 1) * spf] = 0.0
+        audio = r.masked_audio
         mfcc = torch.from_numpy(mfcc_windows(audio, r.num_frames, r.sample_rate))[None].to(dev)
         ex_coefs = space.to_coefs(space.example(aligned.landmarks)).astype(np.float32)
         coefs = net.atnet(torch.from_numpy(ex_coefs)[None].to(dev), mfcc)[0].cpu().numpy()

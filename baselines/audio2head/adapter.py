@@ -66,12 +66,7 @@ class Audio2HeadMethod(Method):
 
     def _one(self, r: GenRequest) -> GenResult:
         try:
-            audio = np.asarray(r.audio, np.float32)
-            if r.mask_frames:  # masked audio = silence in those frames
-                audio = audio.copy()
-                spf = r.sample_rate / r.fps
-                for t in r.mask_frames:
-                    audio[int(round(t * spf)) : int(round((t + 1) * spf))] = 0.0
+            audio = r.masked_audio  # masked audio = silence in those frames
             feats, pad = features_for_frames(audio, r.sample_rate, r.num_frames, source=r.sample_id)
             size = r.size
 

@@ -115,12 +115,7 @@ class PCAVSMethod(Method):
         try:
             lm, how = reference_landmarks(r.reference)
             m = clip_transforms(lm[None])[0]
-            audio = np.asarray(r.audio, np.float32)
-            if r.mask_frames:  # masked audio = silence in those frames (PC-AVS has no mask token)
-                audio = audio.copy()
-                spf = r.sample_rate // round(r.fps)
-                for t in r.mask_frames:
-                    audio[t * spf : (t + 1) * spf] = 0.0
+            audio = r.masked_audio  # masked audio = silence in those frames (PC-AVS has no mask token)
             if r.sample_rate != 16000:
                 raise MethodError(f"PC-AVS needs 16 kHz audio, got {r.sample_rate} Hz")
             windows = torch.from_numpy(frame_windows(melspectrogram(audio), r.num_frames))

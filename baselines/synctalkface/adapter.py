@@ -96,12 +96,7 @@ class SyncTalkFaceMethod(Method):
         results = []
         for r in requests:
             try:
-                audio = r.audio
-                if r.mask_frames:
-                    audio = audio.copy()
-                    spf = r.sample_rate // round(r.fps)
-                    for t in r.mask_frames:
-                        audio[t * spf : (t + 1) * spf] = 0.0
+                audio = r.masked_audio
                 mel = wav2lip_mel(audio)
                 if np.isnan(mel).any():
                     raise MethodError("mel spectrogram has NaN (silent or corrupt audio)")

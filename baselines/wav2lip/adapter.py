@@ -70,12 +70,7 @@ class Wav2LipMethod(Method):
         results = []
         for r in requests:
             try:
-                audio = r.audio
-                if r.mask_frames:  # masked audio = silence in those frames (Wav2Lip has no mask token)
-                    audio = audio.copy()
-                    spf = r.sample_rate // round(r.fps)
-                    for t in r.mask_frames:
-                        audio[t * spf : (t + 1) * spf] = 0.0
+                audio = r.masked_audio  # masked audio = silence in those frames (Wav2Lip has no mask token)
                 mel = wav2lip_mel(audio)
                 if np.isnan(mel).any():
                     raise MethodError("mel spectrogram has NaN (silent or corrupt audio)")
