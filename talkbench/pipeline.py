@@ -116,6 +116,24 @@ def make_pool(workers: int, scoring: dict[str, Any] | None = None) -> ProcessPoo
                                          {k: v for k, v in os.environ.items() if k.startswith("TALKBENCH_")}))
 
 
+def _drop_pool(pool: ProcessPoolExecutor, grace: float = 5.0) -> None:
+    """Shut ``pool`` down and make sure none of its worker processes outlives it.
+
+    ``shutdown(wait=False)`` alone leaves the workers to the pool's manager thread. When a worker was
+    killed without the pool noticing (seen under load), or one is stuck, that thread and the workers
+    stay, and the interpreter then waits for them at exit forever (concurrent.futures joins its
+    manager threads, multiprocessing joins non-daemon children). Whatever such a pool still holds is
+    resubmitted or abandoned by the caller, so its workers are stopped here."""
+    procs = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    deadline = time.monotonic() + grace
+    for p in procs:
+        p.join(timeout=max(0.0, deadline - time.monotonic()))
+        if p.exitcode is None:
+            p.kill()
+            p.join(timeout=grace)
+
+
 class Prefetcher:
     """Prepared samples in order, at most ``prefetch`` in flight; survives worker deaths."""
 
@@ -168,7 +186,7 @@ class Prefetcher:
 
     def _restart(self, generation: int) -> None:
         if self.pool is not None and generation == self.generation:
-            self.pool.shutdown(wait=False, cancel_futures=True)
+            _drop_pool(self.pool)
             self.pool = None
             self.restarts += 1
 
@@ -203,15 +221,16 @@ class Prefetcher:
                 inflight.popleft()
                 fill()
                 yield sample, pending, clip, why
-        finally:
+        except BaseException:  # Ctrl-C, an error, or the consumer closing the iterator early
             self.close()
+            raise
+        # Exhausted: the pool stays, the last groups are still being scored in it (``close`` ends it).
 
     def close(self) -> None:
         with self.lock:
             if self.pool is not None:
-                # Running items finish in their workers; queued ones are dropped (not committed: a
-                # resume does them).
-                self.pool.shutdown(wait=False, cancel_futures=True)
+                # Queued and running items are dropped (not committed: a resume does them).
+                _drop_pool(self.pool)
                 self.pool = None
 
     def _recover(self, inflight: deque[list[Any]], generation: int) -> None:
@@ -420,9 +439,17 @@ def run_pipelined(r: Any, plan: list[tuple[Any, list[str]]], bars: tuple[Any, An
         flush()
     except BaseException:
         writer.stopping = True  # Ctrl-C or an error: commit what is scored, leave the rest to the resume
+        _close(it, stream)  # queued work is dropped first, so the writer does not wait for it
         raise
     finally:
-        close = getattr(it, "close", None)
+        try:
+            writer.close()  # waits for the scoring still running in the workers
+        finally:
+            _close(it, stream)  # no worker process outlives the run
+
+
+def _close(*streams: Any) -> None:
+    for x in streams:
+        close = getattr(x, "close", None)
         if close is not None:
-            close()  # stops the workers (their running items finish; nothing is committed twice)
-        writer.close()
+            close()

@@ -11,6 +11,45 @@ import pytest
 REAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "real"
 
 
+EXIT_GRACE_S = 120
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Name what the tests left running: a leftover child process or non-daemon thread makes the
+    interpreter wait for it at exit (a CI run once passed every test and then hung until killed)."""
+    import multiprocessing
+    import threading
+
+    left = [f"process {c.name} (pid {c.pid})" for c in multiprocessing.active_children()]
+    left += [f"thread {t.name}" for t in threading.enumerate() if not t.daemon and t is not threading.main_thread()]
+    if left:
+        print(f"\nconftest: still running after the session: {', '.join(left)}")
+    _exit_watchdog(int(exitstatus))
+
+
+def _exit_watchdog(status: int) -> None:
+    """If the interpreter has not exited ``EXIT_GRACE_S`` after the session (the results are printed
+    by then), print every thread's stack and the child processes, and exit with the session's status:
+    the tracebacks say what hung, and a hang no longer costs the whole CI time limit."""
+    import faulthandler
+    import multiprocessing
+    import os
+    import sys
+    import threading
+
+    def fire() -> None:
+        sys.stderr.write(f"\nconftest: the test process did not exit {EXIT_GRACE_S} s after the session; "
+                         f"children: {[(c.name, c.pid) for c in multiprocessing.active_children()]}; "
+                         "stacks:\n")
+        faulthandler.dump_traceback(file=sys.stderr, all_threads=True)
+        sys.stderr.flush()
+        os._exit(status)
+
+    timer = threading.Timer(EXIT_GRACE_S, fire)
+    timer.daemon = True
+    timer.start()
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _isolated_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
     import os

@@ -24,7 +24,9 @@ from talkbench.errors import CheckpointError
 
 LAYOUTS = Path(__file__).resolve().parents[2] / "shared" / "reference" / "official-layouts"
 GOLDEN = Path(__file__).parent / "fixtures" / "audio2head" / "golden.npz"
-TOL = 1e-4
+# The golden was made on an AVX512 CPU, where ours agrees to 1e-4; without AVX512 (AMD EPYC) float32
+# accumulation in the 3-D hourglass differs by up to 2.7e-4 (measured). A wrong layer is off by > 1e-2.
+TOL = 1e-3
 
 
 @pytest.fixture(scope="module")

@@ -55,7 +55,12 @@ def serial(dataset: Path, tmp_path_factory) -> Path:
     return out
 
 
+def _children() -> set[int]:
+    return {c.pid for c in multiprocessing.active_children()}
+
+
 def test_pipelined_rows_equal_serial(dataset: Path, serial: Path, tmp_path: Path) -> None:
+    before = _children()
     s = run(_config(dataset), tmp_path / "p", progress=False, workers=2, batch_sizes={"static": 2},
             gen_cache=False)
     assert (s.samples, s.pairs_done, s.failures) == (6, 15, 3)
@@ -63,12 +68,15 @@ def test_pipelined_rows_equal_serial(dataset: Path, serial: Path, tmp_path: Path
     assert rows == _rows(serial)  # same rows, same values, same errors
     assert {r[2] for r in rows} >= {"psnr", "ssim", "lmd"} and any(r[4] for r in rows)
     assert _done(tmp_path / "p") == _done(serial)
+    # No worker process outlives the run (a leftover one makes the interpreter wait for it at exit).
+    assert _children() <= before
     for m in ("gt", "static", "static@mask=2"):
         assert (tmp_path / "p" / "media" / m / "clip3.mp4").exists() or m == "static@mask=2"
 
 
 def test_killed_worker_loses_and_doubles_nothing(dataset: Path, serial: Path, tmp_path: Path) -> None:
     killed = []
+    before = _children()
 
     def kill_a_worker(sample_id: str) -> None:
         if killed:
@@ -82,6 +90,7 @@ def test_killed_worker_loses_and_doubles_nothing(dataset: Path, serial: Path, tm
     s = run(_config(dataset), tmp_path / "k", progress=False, workers=1, batch_sizes={"*": 1},
             gen_cache=False, on_sample=kill_a_worker)
     assert killed, "no worker process was running"
+    assert _children() <= before  # the dead worker's pool and its replacement are both gone
     assert (s.samples, s.pairs_done, s.failures) == (6, 15, 3)
     assert _rows(tmp_path / "k") == _rows(serial)
     assert _done(tmp_path / "k") == _done(serial)
@@ -91,9 +100,11 @@ def test_ctrl_c_stops_cleanly_and_resumes(dataset: Path, serial: Path, tmp_path:
     def interrupt(sample_id: str) -> None:
         raise KeyboardInterrupt
 
+    before = _children()
     with pytest.raises(KeyboardInterrupt):
         run(_config(dataset), tmp_path / "c", progress=False, workers=1, batch_sizes={"*": 1},
             gen_cache=False, on_sample=interrupt)
+    assert _children() <= before
     first = _rows(tmp_path / "c")
     # only what was scored before the stop is committed (pairs whose scoring had not started are not)
     assert {r[1] for r in first} <= {"clip0"}
