@@ -57,3 +57,53 @@ def test_ray_local_rows_equal_serial(tmp_path: Path) -> None:
     assert (s.samples, s.pairs_done, s.failures) == (serial.samples, serial.pairs_done, serial.failures) == (4, 9, 3)
     assert _rows(tmp_path / "r") == _rows(tmp_path / "s")
     assert (tmp_path / "r" / "media" / "static" / "clip2.mp4").exists()
+
+
+def _ray_actor_pids(cls: str) -> list[int]:
+    """Processes whose title Ray set to ``ray::<cls>...`` (idle or running a call)."""
+    pids = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                title = (proc / "cmdline").read_bytes().split(b"\x00")[0].decode(errors="replace")
+            except OSError:
+                continue
+            if title.startswith(f"ray::{cls}"):
+                pids.append(int(proc.name))
+    return pids
+
+
+@pytest.mark.slow
+def test_ray_actors_killed_mid_run_are_restarted_and_their_calls_retried(tmp_path: Path) -> None:
+    ray = pytest.importorskip("ray")
+    if not Path("/proc").exists():
+        pytest.skip("finds the actor processes through /proc")
+    import os
+    import signal
+
+    root = tmp_path / "ds"
+    root.mkdir()
+    for i, dx in enumerate((0.5, -0.5, 1.0, 0.0)):
+        write_video(root / f"clip{i}.mp4", talking_frames(12, dx=dx), tone(0.48, freq=200 + 40 * i))
+    cfg = RunConfig(methods=("static",), dataset="folder", root=str(root), split="all", metrics=("psnr", "lmd"))
+    serial = run(cfg, tmp_path / "s", progress=False, workers=0, gen_cache=False)
+    killed: list[int] = []
+
+    def kill_actors(sample_id: str) -> None:
+        if sample_id != "clip0":
+            return
+        for cls in ("_MethodActor", "_ScorerActor"):  # one generator and one critic, mid-run
+            pids = _ray_actor_pids(cls)
+            if pids:
+                os.kill(pids[0], signal.SIGKILL)
+                killed.append(pids[0])
+
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        s = run(cfg, tmp_path / "r", progress=False, executor="ray", batch_sizes={"*": 1}, gen_cache=False,
+                on_sample=kill_actors)
+    finally:
+        ray.shutdown()
+    assert len(killed) == 2, "the method and scorer actor processes were not found"
+    assert (s.samples, s.pairs_done, s.failures) == (serial.samples, serial.pairs_done, 0) == (4, 8, 0)
+    assert _rows(tmp_path / "r") == _rows(tmp_path / "s")  # nothing lost, nothing doubled
