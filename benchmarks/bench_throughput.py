@@ -113,6 +113,7 @@ def _fresh_cache(tmp: Path, name: str) -> Path:
     cache = tmp / name
     cache.mkdir()
     corpus = Path(os.environ.get("TALKBENCH_CACHE") or Path.home() / ".cache" / "talkbench") / "synth"
+    corpus.mkdir(parents=True, exist_ok=True)  # a fresh machine: the link must not dangle
     (cache / "synth").symlink_to(corpus)  # the corpus is data; crops and generations start cold
     return cache
 
@@ -147,6 +148,10 @@ def main(argv: list[str]) -> None:
         _child(args)
         return
     print(f"cores: {os.cpu_count()}, load average at start: {os.getloadavg()}", flush=True)
+    if args.samples:
+        from talkbench.datasets.synth.corpus import ensure_first_clips
+
+        ensure_first_clips("test", args.samples, progress=False)  # data, not part of any executor's time
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         results = {}
