@@ -53,13 +53,24 @@ def _prepare_task(sample: Any, size: int, crop: str, cache: str | None) -> tuple
     return prepare(sample, size, crop)
 
 
+def _same_threads(threads: int) -> None:
+    """The driver's torch thread count. Ray starts workers with one thread, and torch's CPU kernels
+    round differently with another count (Wav2Lip's frames, hence PSNR/SSIM, differed in the 9th
+    digit between 1 and 2 threads): the same count gives the serial path's rows."""
+    import torch
+
+    if torch.get_num_threads() != threads:
+        torch.set_num_threads(threads)
+
+
 class _MethodActor:
     """One loaded method on one device."""
 
-    def __init__(self, name: str, weights: str | None, device: str) -> None:
+    def __init__(self, name: str, weights: str | None, device: str, threads: int) -> None:
         from talkbench.methods import METHODS
         from talkbench.steps import resolve_device
 
+        _same_threads(threads)
         self.method = METHODS.get(name)()
         self.method.load(device=resolve_device(device), weights=weights)
 
@@ -70,10 +81,11 @@ class _MethodActor:
 class _ScorerActor:
     """One metric's scorer (and its critic network)."""
 
-    def __init__(self, name: str, device: str, options: dict[str, Any]) -> None:
+    def __init__(self, name: str, device: str, options: dict[str, Any], threads: int) -> None:
         from talkbench.metrics import build_scorers
         from talkbench.steps import resolve_device
 
+        _same_threads(threads)
         self.scorers, self.unavailable = build_scorers((name,), resolve_device(device), {name: options} if options else {})
 
     def score(self, item: Any, method: str, dataset: str, sample_id: str,
@@ -149,11 +161,14 @@ def run_ray(r: Any, plan: list[tuple[Any, list[str]]], bars: tuple[Any, Any, Any
         opts = dict(num_cpus=cpus, num_gpus=gpus, max_restarts=ACTOR_RESTARTS, max_task_retries=TASK_RETRIES)
         method_actor = ray.remote(**opts)(_MethodActor)
         scorer_actor = ray.remote(**opts)(_ScorerActor)
-        methods = {n: method_actor.remote(n, weights.get(n), r.device) for n in r.methods}
+        import torch
+
+        threads = torch.get_num_threads()
+        methods = {n: method_actor.remote(n, weights.get(n), r.device, threads) for n in r.methods}
         options: dict[str, dict[str, Any]] = {}
         for metric, key, value in r.config.metric_options:
             options.setdefault(metric, {})[key] = value
-        scorers = {n: scorer_actor.remote(n, r.device, options.get(n, {})) for n in r.scorers}
+        scorers = {n: scorer_actor.remote(n, r.device, options.get(n, {}), threads) for n in r.scorers}
 
         def generate(_r: Any, base: str, batch: list[Any]) -> list[Any]:
             return ray.get(methods[base].generate.remote(batch))

@@ -107,3 +107,29 @@ def test_ray_actors_killed_mid_run_are_restarted_and_their_calls_retried(tmp_pat
     assert len(killed) == 2, "the method and scorer actor processes were not found"
     assert (s.samples, s.pairs_done, s.failures) == (serial.samples, serial.pairs_done, 0) == (4, 8, 0)
     assert _rows(tmp_path / "r") == _rows(tmp_path / "s")  # nothing lost, nothing doubled
+
+
+
+@pytest.mark.slow
+def test_ray_actors_compute_with_the_drivers_torch_threads() -> None:
+    """Ray starts its workers with one torch thread, and torch's CPU kernels round differently with
+    another count: Wav2Lip's PSNR/SSIM on the demo workload differed from the serial path's in the
+    9th digit (measured, docs/throughput.md) until the actors took the driver's count."""
+    ray = pytest.importorskip("ray")
+    from talkbench.ray_executor import _MethodActor, _ScorerActor
+
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        for threads in (2, 3):
+            opts = dict(num_cpus=0)
+            actors = [ray.remote(**opts)(_MethodActor).remote("static", None, "cpu", threads),
+                      ray.remote(**opts)(_ScorerActor).remote("psnr", "cpu", {}, threads)]
+
+            def torch_threads(self) -> int:
+                import torch
+
+                return torch.get_num_threads()
+
+            assert ray.get([a.__ray_call__.remote(torch_threads) for a in actors]) == [threads, threads]
+    finally:
+        ray.shutdown()
