@@ -21,6 +21,14 @@ def _rows(run_dir: Path) -> list[tuple]:
         return c.execute("SELECT method, sample_id, metric, value, error FROM results ORDER BY 1,2,3").fetchall()
 
 
+def _clips(root: Path, drifts: tuple[float, ...]) -> Path:
+    """A folder dataset: one short talking clip per horizontal drift, each with its own tone."""
+    root.mkdir()
+    for i, dx in enumerate(drifts):
+        write_video(root / f"clip{i}.mp4", talking_frames(12, dx=dx), tone(0.48, freq=200 + 40 * i))
+    return root
+
+
 def test_missing_ray_names_the_extra(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     real_import = builtins.__import__
 
@@ -41,10 +49,7 @@ def test_missing_ray_names_the_extra(tmp_path: Path, monkeypatch: pytest.MonkeyP
 @pytest.mark.slow
 def test_ray_local_rows_equal_serial(tmp_path: Path) -> None:
     ray = pytest.importorskip("ray")
-    root = tmp_path / "ds"
-    root.mkdir()
-    for i, dx in enumerate((0.5, -0.5, 1.0)):
-        write_video(root / f"clip{i}.mp4", talking_frames(12, dx=dx), tone(0.48, freq=200 + 40 * i))
+    root = _clips(tmp_path / "ds", (0.5, -0.5, 1.0))
     (root / "zz_broken.mp4").write_bytes(b"\x00" * 100)
     cfg = RunConfig(methods=("static", "static@mask=2"), dataset="folder", root=str(root), split="all",
                     metrics=("psnr", "ssim", "lmd"))
@@ -81,10 +86,7 @@ def test_ray_actors_killed_mid_run_are_restarted_and_their_calls_retried(tmp_pat
     import os
     import signal
 
-    root = tmp_path / "ds"
-    root.mkdir()
-    for i, dx in enumerate((0.5, -0.5, 1.0, 0.0)):
-        write_video(root / f"clip{i}.mp4", talking_frames(12, dx=dx), tone(0.48, freq=200 + 40 * i))
+    root = _clips(tmp_path / "ds", (0.5, -0.5, 1.0, 0.0))
     cfg = RunConfig(methods=("static",), dataset="folder", root=str(root), split="all", metrics=("psnr", "lmd"))
     serial = run(cfg, tmp_path / "s", progress=False, workers=0, gen_cache=False)
     killed: list[int] = []
