@@ -12,7 +12,13 @@ import torch
 from click.testing import CliRunner
 
 from baselines.atvgnet.landmarks import fit_space, identity_normalised, load_space
-from baselines.atvgnet.preprocess import align_reference, mfcc_windows, paste_back, similarity
+from baselines.atvgnet.preprocess import (
+    align_reference,
+    align_to_template,
+    mfcc_windows,
+    paste_back,
+    similarity,
+)
 from baselines.atvgnet.train import ATVGClips, ATVGTrainConfig, ATVGTrainer, at_batch, mouth_weights, vg_batch
 from talkbench.cli import cli
 from tests.conftest import portrait_frame
@@ -97,6 +103,31 @@ def test_face_pipeline_failures_are_named() -> None:
         align_reference(protocol_crop(), tpl, tpl, pad=0.0)  # tight crop, official square, no padding
     with pytest.raises(FacePipelineError, match="degenerate"):
         similarity(np.zeros((18, 2)), np.ones((18, 2)))
+
+
+def test_training_alignment_takes_head_motion_out_of_every_frame() -> None:
+    """As the official data preparation warps every frame to the template, a head that turns and moves
+    while the mouth opens leaves only the mouth's motion in the aligned landmarks and frames (aligned
+    once by the first frame, the rigid motion stayed and outweighed the mouth in the PCA)."""
+    ref = portrait_frame(128)
+    pts = _dlib_points(ref).astype(np.float64)
+    tpl = pts + 1.0
+    frames, lms, opening = [], [], []
+    for t in range(6):
+        rot = cv2.getRotationMatrix2D((64.0, 64.0), 4.0 * t, 1.0 + 0.03 * t)
+        rot[:, 2] += (2.0 * t, -1.5 * t)
+        lm = pts.copy()
+        lm[57, 1] += 1.5 * t  # the mouth opens in the face's own frame
+        frames.append(cv2.warpAffine(ref, rot, (128, 128)))
+        lms.append(lm @ rot[:, :2].T + rot[:, 2])
+        opening.append(1.5 * t)
+    out, aligned, ms = align_to_template(np.stack(frames), np.stack(lms), tpl)
+    assert out.shape == (6, 128, 128, 3) and ms.shape == (6, 2, 3)
+    np.testing.assert_allclose(aligned[:, 27:45], np.repeat(pts[None, 27:45], 6, 0), atol=1e-3)
+    np.testing.assert_allclose(aligned[:, 57, 1] - pts[57, 1], opening, atol=1e-3)
+    # the frames follow the same transforms: the last aligned frame shows the reference face back in place
+    inner = (slice(40, 90), slice(30, 100))
+    assert np.abs(out[-1][inner].astype(float) - ref[inner].astype(float)).mean() < 6.0
 
 
 def _bank(n: int = 3, t: int = 24) -> ATVGClips:

@@ -129,14 +129,18 @@ def align_reference(frame_rgb: np.ndarray, template: np.ndarray, template_close:
 
 
 def align_to_template(frames_rgb: np.ndarray, lmarks: np.ndarray, template: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Training-side alignment with known landmarks (the synthetic corpus's exact ones): the similarity of
-    the first frame's points 27..44 onto ``template - 1`` (the 128-px crop's frame), applied to every frame
-    and landmark. Returns aligned frames (T, 128, 128, 3), landmarks (T, 68, 2) and the (2, 3) affine."""
-    m = similarity(lmarks[0, 27:45], template[27:45] - 1.0)[:2]
+    """Training-side alignment with known landmarks (the synthetic corpus's exact ones): every frame warped
+    by the similarity of its own points 27..44 onto ``template - 1`` (the 128-px crop's frame), as the
+    official data preparation warps every LRW frame to the template (``lrw_data.py``, commit 02d8f8f): head
+    rotation, scale and translation are taken out, so what is left in the landmarks is the face's own motion
+    (mouth, eyes), the part AT-net can predict from audio. Returns aligned frames (T, 128, 128, 3), landmarks
+    (T, 68, 2) and the (T, 2, 3) affines."""
+    dst = template[27:45] - 1.0
+    ms = np.stack([similarity(lm[27:45], dst)[:2] for lm in lmarks])
     out = np.stack([cv2.warpAffine(f, m, (SIZE, SIZE), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
-                    for f in frames_rgb])
-    pts = lmarks @ m[:, :2].T + m[:, 2]
-    return out, pts.astype(np.float32), m
+                    for f, m in zip(frames_rgb, ms)])
+    pts = np.einsum("tpj,tij->tpi", lmarks, ms[:, :, :2]) + ms[:, None, :, 2]
+    return out, pts.astype(np.float32), ms
 
 
 def to_model_image(rgb: np.ndarray) -> np.ndarray:

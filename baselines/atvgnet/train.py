@@ -3,9 +3,10 @@ facts in ``docs/atvgnet.md``), on any dataset the suite reads that has exact lan
 corpus's sidecars).
 
 1. ``basis``: the landmark space (:func:`baselines.atvgnet.landmarks.fit_space`): template = the mean
-   first-frame landmarks of the training clips in protocol-crop pixels (+1, the official crop's offset), each
-   clip aligned to it by the similarity of its first frame's points 27..44, its mean shape replaced by the
-   template's (identity normalised away, as the official ``normLmarks``); a PCA of those frames.
+   first-frame landmarks of the training clips in protocol-crop pixels (+1, the official crop's offset), every
+   frame aligned to it by the similarity of its own points 27..44 (as the official data preparation), each
+   clip's mean shape replaced by the template's (identity normalised away, as the official ``normLmarks``);
+   a PCA of those frames.
 2. ``atnet``: MSE on the 6 PCA coefficients of ``frames``-long sequences; the example landmark is frame
    r in [3, 7] of the clip (as ``atnet.py``); Adam 2e-4, betas (0.5, 0.999).
 3. ``vgnet``: G loss = 10 * mean(|fake - real| * (att.detach() + 0.5)) + BCE(D(fake), 1) + MSE of D's landmark
@@ -14,9 +15,8 @@ corpus's sidecars).
    batch axis as in the official code (see ``model.py``).
 
 Deviations, on purpose: the landmarks VG-net is trained on are the PCA reconstructions of the true ones
-(at inference it only ever sees reconstructions); clips are aligned once per clip with the first frame's
-transform (inference aligns the reference frame and keeps the frames in that geometry); ``frames`` and
-batch sizes are smaller on CPU (card). Checkpoints: ``out/state.pt`` (weights_only-readable), resumed
+(at inference it only ever sees reconstructions); inference aligns the reference frame only and keeps the
+generated frames in that geometry; ``frames`` and batch sizes are smaller on CPU (card). Checkpoints: ``out/state.pt`` (weights_only-readable), resumed
 with ``--resume``.
 """
 
