@@ -17,20 +17,16 @@ the shipped ``talkbench/checkpoints/synctalkface-synth.safetensors``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from pathlib import Path
 
-import cv2
 import numpy as np
 import torch
 
 from baselines.synctalkface.checkpoint import load_synctalkface
 from baselines.synctalkface.model import SIZE
-from baselines.wav2lip.preprocess import box_pixels, mel_chunks, model_inputs
-from talkbench.errors import MethodError
-from talkbench.io.audio import wav2lip_mel
-from talkbench.methods.base import Method
-from talkbench.types import GenRequest, GenResult, MethodCard
+from baselines.wav2lip.adapter import Wav2LipMethod
+from baselines.wav2lip.preprocess import model_inputs
+from talkbench.types import GenRequest, MethodCard
 
 ADAPTER_NOTES = ("re-implementation (no official inference code or weights); protocol crops at 128 px, BGR in "
                  "[-1, 1], lower half zeroed, reference input = protocol reference frame, lip recalled from the "
@@ -52,70 +48,29 @@ def model_faces(pose_prior_rgb: np.ndarray, reference_rgb: np.ndarray,
     return x
 
 
-def paste(r: GenRequest, faces_rgb: np.ndarray, box: tuple[float, float, float, float]) -> np.ndarray:
-    """Faces resized into ``box`` of a canvas made of the pose prior's upper half and the reference
-    frame's lower half (the protocol withholds the target's)."""
-    x0, y0, x1, y1 = box_pixels(box, r.size, r.size)
-    out = r.pose_prior.copy()
-    out[:, r.size // 2 :] = r.reference[r.size // 2 :]
-    for t, f in enumerate(faces_rgb):
-        out[t, y0:y1, x0:x1] = cv2.resize(f, (x1 - x0, y1 - y0))
-    return out
+class SyncTalkFaceMethod(Wav2LipMethod):
+    """The Wav2Lip adapter's loop (frames independent at inference) with SyncTalkFace's inputs and output."""
 
-
-class SyncTalkFaceMethod(Method):
     card = MethodCard(name="synctalkface", version="1", native_size=SIZE, audio_frontend="wav2lip-mel (80x16 per frame)",
                       licence="re-implementation; weights trained here (the authors published none)",
                       paper="Park et al., SyncTalkFace: Talking Face Generation with Precise Lip-Syncing via "
                             "Audio-Lip Memory, AAAI 2022", notes=ADAPTER_NOTES, supports=("mask",))
+    notes = ADAPTER_NOTES
 
-    def __init__(self, batch_size: int = 64) -> None:
-        self.batch_size = batch_size
-        self.model = None
-        self.device = "cpu"
-        self.weights_path: Path | None = None
-        self.face_box: tuple[float, float, float, float] | None = None
+    def default_weights(self) -> Path | None:
+        return default_weights()
 
-    def load(self, device: str = "cpu", weights: str | Path | None = None) -> None:
-        path = Path(weights) if weights else default_weights()
-        if path is None:
-            raise MethodError("no SyncTalkFace weights: pass --weights synctalkface=FILE (the authors' training "
-                              f"checkpoint dict or our safetensors), put {OFFICIAL_NAME} in $TALKBENCH_WEIGHTS, or "
-                              "train one with `talkbench train synctalkface`")
-        from talkbench.weights import read_card
+    def missing_weights_message(self) -> str:
+        return ("no SyncTalkFace weights: pass --weights synctalkface=FILE (the authors' training checkpoint dict "
+                f"or our safetensors), put {OFFICIAL_NAME} in $TALKBENCH_WEIGHTS, or train one with "
+                "`talkbench train synctalkface`")
 
-        self.model = load_synctalkface(path).to(device)
-        self.device, self.weights_path = device, path
-        box = read_card(path).get("config", {}).get("face_box") if path.suffix == ".safetensors" else None
-        self.face_box = tuple(float(v) for v in box) if box else None
+    def load_model(self, path: Path) -> torch.nn.Module:
+        return load_synctalkface(path)
 
-    @torch.no_grad()
-    def generate(self, requests: Sequence[GenRequest]) -> list[GenResult]:
-        if self.model is None:
-            raise MethodError("call load() first")
-        results = []
-        for r in requests:
-            try:
-                audio = r.masked_audio
-                mel = wav2lip_mel(audio)
-                if np.isnan(mel).any():
-                    raise MethodError("mel spectrogram has NaN (silent or corrupt audio)")
-                chunks = torch.from_numpy(mel_chunks(mel, r.num_frames, r.fps))[:, None]
-                faces = torch.from_numpy(model_faces(r.pose_prior, r.reference, self.face_box))
-                outs = []
-                for i in range(0, r.num_frames, self.batch_size):
-                    y = self.model(chunks[i : i + self.batch_size].to(self.device), faces[i : i + self.batch_size].to(self.device))
-                    outs.append(y.float().cpu())
-                bgr = ((torch.cat(outs).permute(0, 2, 3, 1).numpy() + 1.0) * 127.5).round().clip(0, 255).astype(np.uint8)
-                rgb = np.ascontiguousarray(bgr[..., ::-1])
-                if self.face_box is not None:
-                    frames = paste(r, rgb, self.face_box)
-                elif r.size != SIZE:
-                    frames = np.stack([cv2.resize(f, (r.size, r.size)) for f in rgb])
-                else:
-                    frames = rgb
-                meta = {"adapter": ADAPTER_NOTES, "face_box": list(self.face_box) if self.face_box else None}
-                results.append(GenResult(r.sample_id, frames, meta=meta))
-            except MethodError as exc:
-                results.append(GenResult(r.sample_id, None, error=exc.reason))
-        return results
+    def model_faces(self, r: GenRequest) -> np.ndarray:
+        return model_faces(r.pose_prior, r.reference, self.face_box)
+
+    def to_bgr(self, y: np.ndarray) -> np.ndarray:
+        """``Tanh`` output in [-1, 1] to [0, 255], rounded."""
+        return ((y + 1.0) * 127.5).round().clip(0, 255).astype(np.uint8)
