@@ -105,6 +105,18 @@ def talking_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Tiny convolutions: one thread is fastest and does not thrash a shared CI machine. A module opts in
+    with ``pytestmark = pytest.mark.usefixtures("one_torch_thread")``; its thread count is restored after."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(autouse=True)
 def _restore_registries():
     """Tests that register methods, metrics or datasets leave the registries as they found them."""

@@ -23,13 +23,7 @@ from baselines.atvgnet.train import ATVGClips, ATVGTrainConfig, ATVGTrainer, at_
 from talkbench.cli import cli
 from tests.conftest import portrait_frame
 
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def test_mfcc_windows_are_the_official_loop() -> None:

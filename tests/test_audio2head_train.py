@@ -24,13 +24,7 @@ from baselines.audio2head.train import (
     warp_affine,
 )
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _blob(x: float, y: float, size: int = 64) -> torch.Tensor:

@@ -31,12 +31,7 @@ from tests.conftest import talking_frames, tone
 LAYOUTS = Path(__file__).resolve().parents[2] / "shared" / "reference" / "official-layouts"
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _layout(name: str) -> tuple[dict, dict]:

@@ -20,13 +20,7 @@ from baselines.synctalkface.train import (
 from baselines.wav2lip.train import Wav2LipClips, expert_batch
 from tests.conftest import smooth_noise_clips
 
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

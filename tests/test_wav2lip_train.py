@@ -26,14 +26,7 @@ from baselines.wav2lip.train import (
 from talkbench.io.audio import wav2lip_mel
 from tests.conftest import smooth_noise_clips
 
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    """Tiny convolutions: one thread is fastest and does not thrash a shared CI machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
