@@ -20,7 +20,7 @@ from click.testing import CliRunner
 from talkbench.cli import cli
 from talkbench.io.audio import load_audio
 from talkbench.io.video import read_video, write_video
-from talkbench.weights import shipped_weights
+from talkbench.weights import read_card, shipped_weights
 
 FRAMES = 20  # 0.8 s: enough windows for LSE, few frames to crop
 
@@ -175,8 +175,8 @@ def test_crop_auto_with_a_reference_uses_the_reference_track(tmp_path: Path, cut
 
 
 def test_lrw_words_outside_the_vocabulary_are_not_failures(tmp_path: Path, cuts: dict) -> None:
-    """``lipread_mp4/WORD/test/WORD_NNNNN.{mp4,txt}``: ABOUT is in the synthetic lip reader's 10 words,
-    WORLD is not. Without the flag, lip reading is refused (naming the official file)."""
+    """``lipread_mp4/WORD/test/WORD_NNNNN.{mp4,txt}``: ABOUT is in the synthetic lip reader's vocabulary (the
+    first LRW words), WORLD is not. Without the flag, lip reading is refused (naming the official file)."""
     root = tmp_path / "lrw" / "lipread_mp4"
     for word, name in (("ABOUT", "vox_00015"), ("WORLD", "vox_00373")):
         video = put(root / word / "test" / f"{word}_00001.mp4", cuts[name])
@@ -192,7 +192,9 @@ def test_lrw_words_outside_the_vocabulary_are_not_failures(tmp_path: Path, cuts:
     na = json.loads((run_dir / "run.json").read_text())["not_applicable"]["lipread"]
     assert na["pairs"] == 2 and na["words_covered"] == 1 and na["words"] == 2
     assert na["word_coverage"] == {"ABOUT": {"samples": 1, "applicable": 1}, "WORLD": {"samples": 1, "applicable": 0}}
-    assert list(na["reasons"]) == ["word 'WORLD' is outside the critic's 10-word vocabulary"]
+    vocab = read_card(shipped_weights("lipreader-synth"))["vocabulary"]
+    assert "ABOUT" in vocab and "WORLD" not in vocab
+    assert list(na["reasons"]) == [f"word 'WORLD' is outside the critic's {len(vocab)}-word vocabulary"]
     html = (run_dir / "report" / "index.html").read_text()
     assert "Word coverage: 1 of 2 words scored (ABOUT)" in html and "<p>None.</p>" in html  # no failures
     res = invoke("run", "--methods", "static", "--dataset", "lrw", "--root", root.parent, "--metrics",
