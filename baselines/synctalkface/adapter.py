@@ -55,7 +55,6 @@ class SyncTalkFaceMethod(Wav2LipMethod):
                       licence="re-implementation; weights trained here (the authors published none)",
                       paper="Park et al., SyncTalkFace: Talking Face Generation with Precise Lip-Syncing via "
                             "Audio-Lip Memory, AAAI 2022", notes=ADAPTER_NOTES, supports=("mask",))
-    notes = ADAPTER_NOTES
 
     def default_weights(self) -> Path | None:
         return default_weights()

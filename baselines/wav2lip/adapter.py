@@ -58,7 +58,6 @@ class Wav2LipMethod(Method):
                       licence="Wav2Lip: non-commercial research licence (official weights)",
                       paper="Prajwal et al., A Lip Sync Expert Is All You Need, ACM MM 2020", notes=ADAPTER_NOTES,
                       supports=("mask",))
-    notes = ADAPTER_NOTES
 
     def __init__(self, batch_size: int = 64) -> None:
         self.batch_size = batch_size
@@ -121,7 +120,7 @@ class Wav2LipMethod(Method):
                     frames = np.stack([cv2.resize(f, (r.size, r.size)) for f in rgb])
                 else:
                     frames = rgb
-                meta = {"adapter": self.notes, "face_box": list(self.face_box) if self.face_box else None}
+                meta = {"adapter": self.card.notes, "face_box": list(self.face_box) if self.face_box else None}
                 results.append(GenResult(r.sample_id, frames, meta=meta))
             except MethodError as exc:
                 results.append(GenResult(r.sample_id, None, error=exc.reason))
