@@ -31,6 +31,8 @@ import queue
 import signal
 import threading
 import time
+import traceback
+import weakref
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import CancelledError, Future, ProcessPoolExecutor
@@ -55,6 +57,9 @@ def default_workers(device: str = "cpu") -> int:
     return max(1, min(16, cores if not device.startswith("cuda") else cores - 1))
 
 
+# Where each live pool was made (the test under pytest, else the caller's frame): a pool that is never
+# shut down keeps its manager thread, and the interpreter waits for it at exit; open_pools() names it.
+_ORIGINS: weakref.WeakKeyDictionary[ProcessPoolExecutor, str] = weakref.WeakKeyDictionary()
 _SCORING: dict[str, Any] = {}  # in a worker: how to build the scorers, and once built, the scorers
 
 
@@ -111,9 +116,17 @@ def make_pool(workers: int, scoring: dict[str, Any] | None = None) -> ProcessPoo
 
     ctx = multiprocessing.get_context("forkserver")
     ctx.set_forkserver_preload(["talkbench.faces.crop", "talkbench.steps"])
-    return ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_worker_init,
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_worker_init,
                                initargs=(str(cache_dir()), scoring,
                                          {k: v for k, v in os.environ.items() if k.startswith("TALKBENCH_")}))
+    caller = traceback.extract_stack(limit=3)[0]
+    _ORIGINS[pool] = os.environ.get("PYTEST_CURRENT_TEST") or f"{caller.filename}:{caller.lineno}"
+    return pool
+
+
+def open_pools() -> list[str]:
+    """Where the pools made by :func:`make_pool` that are still alive and not shut down were made."""
+    return [origin for pool, origin in list(_ORIGINS.items()) if not getattr(pool, "_shutdown_thread", True)]
 
 
 def _drop_pool(pool: ProcessPoolExecutor, grace: float = 5.0) -> None:

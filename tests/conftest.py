@@ -22,6 +22,9 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
     left = [f"process {c.name} (pid {c.pid})" for c in multiprocessing.active_children()]
     left += [f"thread {t.name}" for t in threading.enumerate() if not t.daemon and t is not threading.main_thread()]
+    from talkbench.pipeline import open_pools
+
+    left += [f"process pool never shut down, made by {origin}" for origin in open_pools()]
     if left:
         print(f"\nconftest: still running after the session: {', '.join(left)}")
     _exit_watchdog(int(exitstatus))

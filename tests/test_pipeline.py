@@ -17,6 +17,7 @@ from click.testing import CliRunner
 from talkbench.cli import cli
 from talkbench.errors import ConfigError
 from talkbench.io.video import write_video
+from talkbench.pipeline import _drop_pool, make_pool, open_pools
 from talkbench.runner import RunConfig, run
 from tests.conftest import talking_frames, tone
 
@@ -70,8 +71,19 @@ def test_pipelined_rows_equal_serial(dataset: Path, serial: Path, tmp_path: Path
     assert _done(tmp_path / "p") == _done(serial)
     # No worker process outlives the run (a leftover one makes the interpreter wait for it at exit).
     assert _children() <= before
+    assert open_pools() == []
     for m in ("gt", "static", "static@mask=2"):
         assert (tmp_path / "p" / "media" / m / "clip3.mp4").exists() or m == "static@mask=2"
+
+
+def test_a_pool_left_open_is_named_by_its_test() -> None:
+    # The conftest prints open_pools() at session end: a leak then names the test that made it.
+    pool = make_pool(1)
+    try:
+        assert any("test_a_pool_left_open_is_named_by_its_test" in o for o in open_pools())
+    finally:
+        _drop_pool(pool)
+    assert not any("test_a_pool_left_open_is_named_by_its_test" in o for o in open_pools())
 
 
 def test_killed_worker_loses_and_doubles_nothing(dataset: Path, serial: Path, tmp_path: Path) -> None:
@@ -91,6 +103,7 @@ def test_killed_worker_loses_and_doubles_nothing(dataset: Path, serial: Path, tm
             gen_cache=False, on_sample=kill_a_worker)
     assert killed, "no worker process was running"
     assert _children() <= before  # the dead worker's pool and its replacement are both gone
+    assert open_pools() == []
     assert (s.samples, s.pairs_done, s.failures) == (6, 15, 3)
     assert _rows(tmp_path / "k") == _rows(serial)
     assert _done(tmp_path / "k") == _done(serial)
