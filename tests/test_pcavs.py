@@ -441,6 +441,55 @@ def test_training_steps_reduce_loss_resume_and_export(tmp_path):
         bad.resume()
 
 
+def test_sync_stage_trains_only_e_and_a_sync_then_resumes(tmp_path):
+    from baselines.pcavs.train import PCAVSTrainConfig, PCAVSTrainer, make_batch
+
+    clips = _tiny_clips()
+    cfg = PCAVSTrainConfig(width=TINY.width, size=TINY.size, steps=0, sync_steps=2, batch_size=3, eval_every=2,
+                           save_every=1)
+    tr = PCAVSTrainer(cfg, tmp_path / "run", "cpu", clips)
+    before = {k: v.clone() for k, v in tr.model.state_dict().items()}
+    batch = make_batch(clips, 3, np.random.default_rng(0))
+    first = tr.sync_train_step(batch)["contrastive"]
+    for _ in range(24):  # the loss sits at chance (2 ln 3) for about ten steps, then falls
+        last = tr.sync_train_step(batch)["contrastive"]
+    assert last < 0.8 * first  # the same batch: each audio window pulled to its own mouth feature
+    changed = {k.split(".")[0] for k, v in tr.model.state_dict().items()
+               if v.is_floating_point() and not torch.equal(v, before[k])}
+    assert changed == {"E", "A_sync"}  # no generator, no identity encoder in this stage
+    tr.fit(progress=False)
+    assert (tr.sync_step, tr.step) == (2, 0)
+    again = PCAVSTrainer(PCAVSTrainConfig(**{**cfg.__dict__, "sync_steps": 3}), tmp_path / "run", "cpu", clips)
+    assert again.resume() and again.sync_step == 2
+    again.fit(progress=False)
+    assert again.sync_step == 3
+    rows = [json.loads(x) for x in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    assert [r["sync_step"] for r in rows if r.get("stage") == "sync"] == [1, 2, 3]
+
+
+def test_contrastive_is_the_official_inverse_distance_softmax_with_one_side_detached():
+    # Official models/networks/loss.py SoftmaxContrastiveLoss, written out as it computes: row i of the
+    # first argument against every row j of the second, logits 1 / L2 distance of normalised features.
+    from baselines.pcavs.train import contrastive
+
+    def official(f1, f2):
+        f1, f2 = F.normalize(f1, p=2, dim=1), F.normalize(f2, p=2, dim=1)
+        expanded = f1.expand(f1.size(0), f1.size(0), f1.size(1)).transpose(0, 1)
+        return F.cross_entropy(1.0 / torch.norm(expanded - f2, p=2, dim=2), torch.arange(len(f1)))
+
+    g = torch.Generator().manual_seed(3)
+    v = torch.randn(6, 16, generator=g, requires_grad=True)
+    a = torch.randn(6, 16, generator=g, requires_grad=True)
+    loss, acc = contrastive(v, a)
+    torch.testing.assert_close(loss, official(v.detach(), a) + official(a.detach(), v), rtol=1e-5, atol=1e-6)
+    loss.backward()
+    va = v.detach().clone().requires_grad_()
+    official(a.detach(), va).backward()  # the only term that reaches the visual features
+    torch.testing.assert_close(v.grad, va.grad, rtol=1e-5, atol=1e-7)
+    same = torch.randn(5, 16, generator=g)
+    assert contrastive(same, same * 2.0)[1] == 1.0 and 0.0 <= acc <= 1.0
+
+
 def test_adapter_short_audio_silence_and_no_face():
     from baselines.pcavs.adapter import PCAVSMethod
     from talkbench.types import GenRequest

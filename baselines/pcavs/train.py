@@ -17,10 +17,16 @@ Losses (weights from ``options/train_options.py`` where the official code has th
   rely on VGG - used here because VGG weights are not on disk);
 - audio-visual mouth alignment: L1 between the detached visual mouth feature and the audio feature
   (``CrossModal``, ``lambda_crossmodal`` 1) and the softmax contrastive loss in both directions
-  (``SoftmaxContrastive``; cosine / 0.1, weight ``contrastive_weight``);
+  (``SoftmaxContrastive`` and ``SoftmaxContrastive_v2a``, ``lambda_contrastive`` 100): logits are the
+  inverse L2 distance between L2-normalised features, and each direction trains one side against the
+  other's detached features (``models/networks/loss.py``, ``compute_sync_loss`` in ``av_model.py``);
 - not used: VGG19 / VGGFace perceptual losses (no weights here), identity classification (the
   synthetic corpus has no speaker labels shared across splits), the L2-softmax disentanglement term.
 Optimiser as the official TTUR: Adam betas (0, 0.9), G lr/2 with amsgrad, D lr*2.
+
+``sync_steps`` > 0 first trains E and A_sync alone on the two alignment losses (the official model's
+``sync`` mode, ``AvModel.sync``: E's mouth feature of the target frame against A_sync's feature of its
+audio window, no generator), with their own Adam (``sync_lr``); joint training then starts from them.
 """
 
 from __future__ import annotations
@@ -59,8 +65,9 @@ class PCAVSTrainConfig(ClipsConfig):
     lambda_feat: float = 10.0
     l1_weight: float = 10.0
     lambda_crossmodal: float = 1.0
-    contrastive_weight: float = 1.0
-    tau: float = 0.1
+    contrastive_weight: float = 100.0  # official --lambda_contrastive
+    sync_steps: int = 0  # E + A_sync alone on the alignment losses before joint training
+    sync_lr: float = 5e-4
     ndf: int = 64
     eval_every: int = 250
     save_every: int = 100
@@ -181,12 +188,23 @@ def feature_matching(real: list[list[torch.Tensor]], fake: list[list[torch.Tenso
     return sum(F.l1_loss(f, r.detach()) for rs, fs in zip(real, fake) for r, f in zip(rs[:-1], fs[:-1])) / len(real)
 
 
-def contrastive(v: torch.Tensor, a: torch.Tensor, tau: float) -> tuple[torch.Tensor, float]:
-    """Softmax contrastive loss on cosine / tau, both directions; and the audio->video top-1 accuracy."""
-    logits = F.normalize(a, dim=1) @ F.normalize(v, dim=1).T / tau
+def inverse_distance_logits(rows: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
+    """``1 / ||rows_i - cols_j||`` between L2-normalised features: the official SoftmaxContrastiveLoss's
+    logits (no temperature; the distance is floored at 1e-6, where the official code would divide by 0)."""
+    d = torch.cdist(F.normalize(rows, dim=1), F.normalize(cols, dim=1))
+    return 1.0 / d.clamp_min(1e-6)
+
+
+def contrastive(v: torch.Tensor, a: torch.Tensor) -> tuple[torch.Tensor, float]:
+    """The official pair of softmax contrastive terms, summed: audio against the detached visual
+    features (rows = frames, classes = audio windows) and visual against the detached audio; and the
+    audio->visual top-1 accuracy within the batch."""
     target = torch.arange(len(a), device=a.device)
-    loss = 0.5 * (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target))
-    return loss, float((logits.argmax(1) == target).float().mean())
+    a2v = F.cross_entropy(inverse_distance_logits(v.detach(), a), target)
+    v2a = F.cross_entropy(inverse_distance_logits(a.detach(), v), target)
+    with torch.no_grad():
+        acc = float((inverse_distance_logits(a, v).argmax(1) == target).float().mean())
+    return a2v + v2a, acc
 
 
 class PCAVSTrainer:
@@ -206,7 +224,9 @@ class PCAVSTrainer:
         g_params = [p for n, p in m.named_parameters() if not n.startswith("G.style.")]  # mapping MLP unused
         self.opt_g = torch.optim.Adam(g_params, lr=cfg.lr / 2, betas=(0.0, 0.9), amsgrad=True)
         self.opt_d = torch.optim.Adam(self.disc.parameters(), lr=cfg.lr * 2, betas=(0.0, 0.9))
+        self.opt_sync = torch.optim.Adam([*m.E.parameters(), *m.A_sync.parameters()], lr=cfg.sync_lr)
         self.step = 0
+        self.sync_step = 0
         self.commands: list[str] = []
         self.noise = torch.Generator(device=device).manual_seed(cfg.seed)
 
@@ -214,10 +234,12 @@ class PCAVSTrainer:
     def save(self) -> None:
         tmp = self.out / ".state.pt.tmp"
         torch.save({"model": self.model.state_dict(), "disc": self.disc.state_dict(), "opt_g": self.opt_g.state_dict(),
-                    "opt_d": self.opt_d.state_dict(), "step": self.step, "rng": self.rng.bit_generator.state,
+                    "opt_d": self.opt_d.state_dict(), "opt_sync": self.opt_sync.state_dict(), "step": self.step,
+                    "sync_step": self.sync_step, "rng": self.rng.bit_generator.state,
                     "noise": self.noise.get_state()}, tmp)
         tmp.replace(self.out / "state.pt")
-        (self.out / "state.json").write_text(json.dumps({"step": self.step, "config": asdict(self.cfg),
+        (self.out / "state.json").write_text(json.dumps({"step": self.step, "sync_step": self.sync_step,
+                                                         "config": asdict(self.cfg),
                                                          "commands": self.commands}, indent=1))
 
     def resume(self) -> bool:
@@ -234,7 +256,10 @@ class PCAVSTrainer:
         self.disc.load_state_dict(s["disc"])
         self.opt_g.load_state_dict(s["opt_g"])
         self.opt_d.load_state_dict(s["opt_d"])
+        if "opt_sync" in s:
+            self.opt_sync.load_state_dict(s["opt_sync"])
         self.step = int(s["step"])
+        self.sync_step = int(s.get("sync_step", 0))
         self.rng.bit_generator.state = s["rng"]
         self.noise.set_state(s["noise"])
         self.commands = list(saved.get("commands", [])) + self.commands
@@ -272,7 +297,7 @@ class PCAVSTrainer:
         feat = feature_matching(d_real, d_fake)
         l1 = F.l1_loss(fake, real)
         cross = F.l1_loss(out["a_mouth"], out["v_mouth"].detach())
-        con, acc = contrastive(out["v_mouth"], out["a_mouth"], cfg.tau)
+        con, acc = contrastive(out["v_mouth"], out["a_mouth"])
         loss = (cfg.lambda_d * gan + cfg.lambda_feat * feat + cfg.l1_weight * l1 + cfg.lambda_crossmodal * cross
                 + cfg.contrastive_weight * con)
         self.opt_g.zero_grad()
@@ -285,6 +310,21 @@ class PCAVSTrainer:
         self.opt_d.step()
         vals = {"gan": gan, "feat": feat, "l1": l1, "crossmodal": cross, "contrastive": con, "d": d_loss}
         return {**{k: float(v.detach()) for k, v in vals.items()}, "sync_acc": acc}
+
+    def sync_train_step(self, batch: dict[str, torch.Tensor] | None = None) -> dict[str, float]:
+        """One step of E and A_sync alone on the cross-modal L1 and the contrastive pair."""
+        cfg, m = self.cfg, self.model
+        m.train()
+        b = batch or make_batch(self.train, cfg.batch_size, self.rng)
+        with self._autocast():
+            v = m.E.to_mouth(m.E(b["target"].to(self.device))).float()
+            a = m.A_sync(b["spec"].to(self.device)).float()
+        cross = F.l1_loss(a, v.detach())
+        con, acc = contrastive(v, a)
+        self.opt_sync.zero_grad()
+        (cfg.lambda_crossmodal * cross + cfg.contrastive_weight * con).backward()
+        self.opt_sync.step()
+        return {"crossmodal": float(cross.detach()), "contrastive": float(con.detach()), "sync_acc": acc}
 
     @torch.no_grad()
     def evaluate(self, batches: int = 4) -> dict[str, float]:
@@ -299,13 +339,30 @@ class PCAVSTrainer:
             out = self.forward(b)
             self.noise = noise
             l1s.append(float(F.l1_loss(out["fake"], b["target"])))
-            accs.append(contrastive(out["v_mouth"], out["a_mouth"], self.cfg.tau)[1])
+            accs.append(contrastive(out["v_mouth"], out["a_mouth"])[1])
         return {"val_l1": float(np.mean(l1s)), "val_sync_acc": float(np.mean(accs))}
 
     def fit(self, progress: bool = True, deadline: float | None = None) -> dict[str, float]:
         """Train to ``cfg.steps`` (or until ``deadline``, a ``time.time()``, saving state to resume)."""
         cfg = self.cfg
         last: dict[str, float] = {}
+        if self.sync_step < cfg.sync_steps:
+            bar = tqdm(total=cfg.sync_steps, initial=self.sync_step, desc="pcavs sync", unit="step", disable=not progress)
+            while self.sync_step < cfg.sync_steps:
+                row = self.sync_train_step()
+                self.sync_step += 1
+                if self.sync_step % cfg.eval_every == 0 or self.sync_step == cfg.sync_steps:
+                    row.update(self.evaluate())
+                if self.sync_step % cfg.save_every == 0 or self.sync_step == cfg.sync_steps:
+                    self.save()
+                self._log({"stage": "sync", "sync_step": self.sync_step, **row})
+                bar.set_postfix({k: f"{v:.3f}" for k, v in row.items() if k in ("contrastive", "sync_acc", "val_sync_acc")})
+                bar.update(1)
+                if deadline is not None and time.time() > deadline:
+                    self.save()
+                    bar.close()
+                    return row
+            bar.close()
         t0, start = time.perf_counter(), self.step
         bar = tqdm(total=cfg.steps, initial=self.step, desc="pcavs", unit="step", disable=not progress)
         while self.step < cfg.steps:
