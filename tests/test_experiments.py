@@ -44,7 +44,7 @@ def corpus(tmp_path_factory) -> Path:
     from talkbench.datasets.synth.corpus import build_corpus
 
     return build_corpus("synth-lrs2", tmp_path_factory.mktemp("corpus"), clips=2, progress=False, workers=1,
-                        splits=("train", "test"))
+                        splits=("train", "val", "test"))
 
 
 @pytest.fixture(scope="module")
@@ -268,6 +268,7 @@ def test_tiny_ablation_trains_evaluates_and_resumes(corpus: Path, tmp_path: Path
     assert card_u["flags"] == {"use_a2l": False, "use_dav": False, "use_dvv": False} and card_u["steps"]["sync"] == 0
     card2 = json.loads((tmp_path / "abl" / "train" / "a2l" / "weights.json").read_text())
     assert card2["config"]["model"]["use_a2l"] is True and card2["steps"]["a2l"] == 2
+    assert 0 < card2["metrics"]["heldout_l1"] < 1  # as cals-synth's card has it, from the val split
     md = (tmp_path / "abl" / "report" / "experiment.md").read_text()
     lines = [line for line in md.splitlines() if line.startswith("| ")]
     assert lines[0].startswith("| Variant | Baseline | A2L | d_av | d_vv | PSNR")

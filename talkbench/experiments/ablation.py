@@ -116,6 +116,7 @@ def train_variant(cfg: Any, variant: str, out: Path, device: str, bank: Any, con
     trainer = Trainer(cfg, out, device, bank)
     resumed = trainer.resume()
     last = trainer.fit(_stages(cfg), progress=progress)
+    last.update(variant_heldout(trainer, cfg))
     export(trainer.model, cfg, weights, {
         "command": f"talkbench ablate --config {config_path} --variants {variant}",
         "data": {"dataset": cfg.train.dataset, "split": cfg.train.split, "clips": len(bank.clips)},
@@ -123,6 +124,21 @@ def train_variant(cfg: Any, variant: str, out: Path, device: str, bank: Any, con
         "flags": VARIANTS[variant], "metrics": {k: round(float(v), 5) for k, v in last.items()},
     })
     return weights
+
+
+def variant_heldout(trainer: Any, cfg: Any) -> dict[str, float]:
+    """``heldout_l1`` on 20 clips of the validation split, as ``talkbench train cals`` records it on its
+    card (so a variant's card compares with the shipped checkpoint's); empty when there is no val split."""
+    from cals.data import ClipBank
+    from cals.train import heldout_l1
+    from talkbench.errors import TalkbenchError
+
+    try:
+        val = ClipBank.from_dataset(cfg.train, cfg.model.img_size, split="val", limit=20)
+    except TalkbenchError as exc:
+        log.warning("no held-out L1 for the card: %s", exc)
+        return {}
+    return {"heldout_l1": heldout_l1(trainer, val)}
 
 
 def train_wav2lip_baseline(cfg: Any, out: Path, device: str, config_path: str, progress: bool = True) -> Path:
