@@ -445,8 +445,8 @@ def test_sync_stage_trains_only_e_and_a_sync_then_resumes(tmp_path):
     from baselines.pcavs.train import PCAVSTrainConfig, PCAVSTrainer, make_batch
 
     clips = _tiny_clips()
-    cfg = PCAVSTrainConfig(width=TINY.width, size=TINY.size, steps=0, sync_steps=2, batch_size=3, eval_every=2,
-                           save_every=1)
+    cfg = PCAVSTrainConfig(width=TINY.width, size=TINY.size, steps=0, sync_steps=2, sync_lr=5e-4, batch_size=3,
+                           eval_every=2, save_every=1)
     tr = PCAVSTrainer(cfg, tmp_path / "run", "cpu", clips)
     before = {k: v.clone() for k, v in tr.model.state_dict().items()}
     batch = make_batch(clips, 3, np.random.default_rng(0))

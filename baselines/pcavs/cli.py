@@ -20,6 +20,7 @@ import click
 @click.option("--l1-weight", default=10.0, show_default=True, help="L1 reconstruction weight (stands in for VGG).")
 @click.option("--sync-steps", default=0, show_default=True,
               help="First train E and A_sync alone on the alignment losses for this many steps (official 'sync' mode).")
+@click.option("--sync-lr", default=1e-4, show_default=True, help="Adam learning rate of the sync stage.")
 @click.option("--eval-every", default=250, show_default=True)
 @click.option("--max-clips", type=int, default=None)
 @click.option("--minutes", type=float, default=None, help="Stop (saving state, resumable) after this wall time.")
@@ -31,7 +32,7 @@ import click
 @click.option("--export", type=click.Path(dir_okay=False), default=None,
               help="Write the four networks as fp16 safetensors + card (e.g. talkbench/checkpoints/pcavs-synth.safetensors).")
 def train_pcavs(dataset: str, root: str | None, split: str, val_split: str, width: float, size: int, steps: int,
-                batch_size: int, lr: float, l1_weight: float, sync_steps: int, eval_every: int, max_clips: int | None,
+                batch_size: int, lr: float, l1_weight: float, sync_steps: int, sync_lr: float, eval_every: int, max_clips: int | None,
                 minutes: float | None, seed: int, out: str, device: str, resume: bool, threads: int | None,
                 export: str | None) -> None:
     """Train PC-AVS (no official training code exists) with the losses of its model code."""
@@ -43,7 +44,7 @@ def train_pcavs(dataset: str, root: str | None, split: str, val_split: str, widt
     set_threads(threads)
     cfg = PCAVSTrainConfig(dataset=dataset, root=root, split=split, val_split=val_split, width=width, size=size,
                            steps=steps, batch_size=batch_size, lr=lr, l1_weight=l1_weight, sync_steps=sync_steps,
-                           eval_every=eval_every,
+                           sync_lr=sync_lr, eval_every=eval_every,
                            max_clips=max_clips, seed=seed)
     deadline = time.time() + 60 * minutes if minutes else None
     train = PCAVSClips.from_dataset(cfg, split, max_clips)
@@ -66,7 +67,7 @@ def train_pcavs(dataset: str, root: str | None, split: str, val_split: str, widt
             export, weights_state_dict(trainer.model), command=command, commands=trainer.commands,
             data={"dataset": dataset, "split": split, "clips": len(train)}, seed=seed, metrics=metrics,
             steps=trainer.step, config={"width": width, "size": size, "num_classes": trainer.cfg.num_classes, "batch_size": batch_size, "lr": lr,
-                                        "l1_weight": l1_weight, "sync_steps": sync_steps,
+                                        "l1_weight": l1_weight, "sync_steps": sync_steps, "sync_lr": sync_lr,
                                         "contrastive_weight": trainer.cfg.contrastive_weight},
             note="PC-AVS trained on the synthetic corpus by talkbench (no official training code exists)",
             deviations=DEVIATIONS, edge_frames="every frame generated; mel padded with silence rows (0) so frame t "

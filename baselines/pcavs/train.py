@@ -67,7 +67,7 @@ class PCAVSTrainConfig(ClipsConfig):
     lambda_crossmodal: float = 1.0
     contrastive_weight: float = 100.0  # official --lambda_contrastive
     sync_steps: int = 0  # E + A_sync alone on the alignment losses before joint training
-    sync_lr: float = 5e-4
+    sync_lr: float = 1e-4  # 5e-4 collapsed the features on synth-lrs2 (docs/pcavs.md)
     ndf: int = 64
     eval_every: int = 250
     save_every: int = 100
