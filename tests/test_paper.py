@@ -124,3 +124,16 @@ def test_the_shipped_config_is_valid() -> None:
     names = [p.name for p in plan(cfg)]
     assert names == ["table1-LRW", "table1-LRS2", "table1-HDTF", "fig6-context", "fig5-mask", "table4-ablation"]
     assert "lipread" in plan(cfg)[0].args["metrics"] and cfg.context_sweep.ks[-1] == "full"
+    # The shipped Table-4 checkpoints it names are there and are the variants they are named for.
+    from talkbench.experiments.ablation import VARIANTS
+    from talkbench.weights import read_card
+
+    assert cfg.ablation.weights
+    for variant, path in cfg.ablation.weights:
+        card = read_card(path)
+        if variant == "baseline":
+            assert card["variant"] == "baseline" and card["config"]["gan"] is True
+        else:
+            flags = {"use_a2l": card["config"]["model"]["use_a2l"], "use_dav": card["config"]["loss"]["use_dav"],
+                     "use_dvv": card["config"]["loss"]["use_dvv"]}
+            assert flags == VARIANTS[variant], variant

@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import json
 import os
+import posixpath
 import subprocess
 import sys
 import zipfile
 from pathlib import Path
 
 import pytest
+import yaml
 
 from talkbench.io.video import write_video
 from tests.conftest import talking_frames, tone
@@ -42,6 +44,11 @@ def test_wheel_installs_and_runs_the_main_job_outside_the_checkout(tmp_path: Pat
     for n in SHIPPED:  # weights and their cards travel with the package
         assert f"talkbench/checkpoints/{n}.safetensors" in names and f"talkbench/checkpoints/{n}.json" in names
     assert "cals/configs/synth.yaml" in names and not any(n.startswith("tests/") for n in names)
+    # The default paper config's Table-4 checkpoints resolve inside the package (relative to the YAML).
+    paper = yaml.safe_load(zipfile.ZipFile(wheel).read("talkbench/paper/paper-synth.yaml"))
+    for f in paper["ablation"]["weights"].values():
+        inside = posixpath.normpath(posixpath.join("talkbench/paper", f))
+        assert inside in names and inside.replace(".safetensors", ".json") in names, inside
     assert "talkbench/study/templates/app.js" in names  # the user study's page travels too
 
     venv = tmp_path / "venv"

@@ -72,7 +72,7 @@ def collect() -> dict:
     except Exception:
         info["face_alignment_weights"] = None
     info["official_weights"] = {n: (str(p) if (p := find_weights(n)) else None) for n in OFFICIAL_WEIGHTS}
-    info["shipped_checkpoints"] = sorted(p.name for p in CHECKPOINT_DIR.glob("*.safetensors"))
+    info["shipped_checkpoints"] = sorted(str(p.relative_to(CHECKPOINT_DIR)) for p in CHECKPOINT_DIR.rglob("*.safetensors"))
     from talkbench.metrics.nets.weights import NETS, find_net_weights
 
     # The field's metric networks (FID, FVD, LPIPS, ArcFace): found file or the name to put in a weight folder.
