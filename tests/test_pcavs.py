@@ -536,3 +536,11 @@ def test_train_cli_exports_a_loadable_checkpoint_with_card(tmp_path):
     assert res.exit_code == 0, res.output
     assert "resumed at step 1" in res.output and read_card(export)["steps"] == 2
     assert len(read_card(export)["commands"]) == 2
+    # The sync stage through the CLI: E and A_sync alone first, then the joint step; both on the card.
+    res = CliRunner().invoke(cli, [*args[:-4], "--out", str(tmp_path / "run2"), "--export", str(export),
+                                   "--sync-steps", "2", "--eval-every", "2"])
+    assert res.exit_code == 0, res.output
+    rows = [json.loads(x) for x in (tmp_path / "run2" / "log.jsonl").read_text().splitlines()]
+    assert [(r.get("stage"), r.get("sync_step", r.get("step"))) for r in rows] == [("sync", 1), ("sync", 2), (None, 1)]
+    assert "val_sync_acc" in rows[1] and "val_l1" not in rows[1]  # no generator in the sync stage's evaluation
+    assert read_card(export)["config"]["sync_steps"] == 2 and read_card(export)["steps"] == 1

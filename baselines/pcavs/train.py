@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -327,61 +328,63 @@ class PCAVSTrainer:
         return {"crossmodal": float(cross.detach()), "contrastive": float(con.detach()), "sync_acc": acc}
 
     @torch.no_grad()
-    def evaluate(self, batches: int = 4) -> dict[str, float]:
-        """Held-out L1 and audio->visual mouth-feature top-1 accuracy within a batch."""
-        self.model.eval()
+    def evaluate(self, batches: int = 4, generate: bool = True) -> dict[str, float]:
+        """Held-out audio->visual mouth-feature top-1 accuracy within a batch, and with ``generate`` the
+        held-out L1 (the sync stage skips it: it does not train the generator)."""
+        m = self.model
+        m.eval()
         rng = np.random.default_rng(1234)
         gen = torch.Generator(device=self.device).manual_seed(0)
         l1s, accs = [], []
         for _ in range(batches):
             b = {k: v.to(self.device) for k, v in make_batch(self.val or self.train, self.cfg.batch_size, rng).items()}
-            noise, self.noise = self.noise, gen
-            out = self.forward(b)
-            self.noise = noise
-            l1s.append(float(F.l1_loss(out["fake"], b["target"])))
+            if generate:
+                noise, self.noise = self.noise, gen
+                out = self.forward(b)
+                self.noise = noise
+                l1s.append(float(F.l1_loss(out["fake"], b["target"])))
+            else:
+                with self._autocast():
+                    out = {"v_mouth": m.E.to_mouth(m.E(b["target"])).float(), "a_mouth": m.A_sync(b["spec"]).float()}
             accs.append(contrastive(out["v_mouth"], out["a_mouth"])[1])
-        return {"val_l1": float(np.mean(l1s)), "val_sync_acc": float(np.mean(accs))}
+        return {**({"val_l1": float(np.mean(l1s))} if generate else {}), "val_sync_acc": float(np.mean(accs))}
 
     def fit(self, progress: bool = True, deadline: float | None = None) -> dict[str, float]:
-        """Train to ``cfg.steps`` (or until ``deadline``, a ``time.time()``, saving state to resume)."""
-        cfg = self.cfg
-        last: dict[str, float] = {}
-        if self.sync_step < cfg.sync_steps:
-            bar = tqdm(total=cfg.sync_steps, initial=self.sync_step, desc="pcavs sync", unit="step", disable=not progress)
-            while self.sync_step < cfg.sync_steps:
-                row = self.sync_train_step()
-                self.sync_step += 1
-                if self.sync_step % cfg.eval_every == 0 or self.sync_step == cfg.sync_steps:
-                    row.update(self.evaluate())
-                if self.sync_step % cfg.save_every == 0 or self.sync_step == cfg.sync_steps:
-                    self.save()
-                self._log({"stage": "sync", "sync_step": self.sync_step, **row})
-                bar.set_postfix({k: f"{v:.3f}" for k, v in row.items() if k in ("contrastive", "sync_acc", "val_sync_acc")})
-                bar.update(1)
-                if deadline is not None and time.time() > deadline:
-                    self.save()
-                    bar.close()
-                    return row
-            bar.close()
+        """The sync stage to ``cfg.sync_steps``, then joint training to ``cfg.steps`` (or until
+        ``deadline``, a ``time.time()``), saving state to resume."""
         t0, start = time.perf_counter(), self.step
-        bar = tqdm(total=cfg.steps, initial=self.step, desc="pcavs", unit="step", disable=not progress)
-        while self.step < cfg.steps:
-            row = self.train_step()
-            self.step += 1
-            if self.step % cfg.eval_every == 0 or self.step == cfg.steps:
-                row.update(self.evaluate())
-            if self.step % cfg.save_every == 0 or self.step == cfg.steps:
+        last = self._stage("sync_step", self.cfg.sync_steps, self.sync_train_step, "pcavs sync",
+                           ("contrastive", "sync_acc", "val_sync_acc"), deadline, progress)
+        if deadline is None or time.time() <= deadline:
+            last = self._stage("step", self.cfg.steps, self.train_step, "pcavs", ("l1", "contrastive", "sync_acc"),
+                               deadline, progress)
+        last["seconds"] = round(time.perf_counter() - t0, 1)
+        last["steps_per_s"] = round((self.step - start) / max(1e-9, last["seconds"]), 3)
+        return last
+
+    def _stage(self, counter: str, total: int, step: Callable[[], dict[str, float]], desc: str,
+               shown: tuple[str, ...], deadline: float | None, progress: bool) -> dict[str, float]:
+        """Run ``step`` until ``self.<counter>`` reaches ``total``: evaluate, save and log on the
+        config's schedule; stop early (saved) at ``deadline``. Returns the last row."""
+        cfg, sync = self.cfg, counter == "sync_step"
+        last: dict[str, float] = {}
+        bar = tqdm(total=total, initial=getattr(self, counter), desc=desc, unit="step", disable=not progress)
+        while getattr(self, counter) < total:
+            row = step()
+            n = getattr(self, counter) + 1
+            setattr(self, counter, n)
+            if n % cfg.eval_every == 0 or n == total:
+                row.update(self.evaluate(generate=not sync))
+            if n % cfg.save_every == 0 or n == total:
                 self.save()
-            self._log({"step": self.step, **row})
-            bar.set_postfix({k: f"{v:.3f}" for k, v in row.items() if k in ("l1", "contrastive", "sync_acc")})
+            self._log({"stage": "sync", "sync_step": n, **row} if sync else {"step": n, **row})
+            bar.set_postfix({k: f"{v:.3f}" for k, v in row.items() if k in shown})
             bar.update(1)
             last = row
             if deadline is not None and time.time() > deadline:
                 self.save()
                 break
         bar.close()
-        last["seconds"] = round(time.perf_counter() - t0, 1)
-        last["steps_per_s"] = round((self.step - start) / max(1e-9, last["seconds"]), 3)
         return last
 
 
