@@ -70,3 +70,22 @@ def test_synth_hdtf_long_clips_in_hdtf_layout(tmp_path: Path) -> None:
     plan = json.loads(Path(s.meta["synth_meta"]).read_text())["plan"]
     assert s.sample_id.startswith(f"Synth{plan['identity']:03d}_")
     assert np.load(s.meta["landmarks"]).shape == (info.num_frames, 68, 2)
+
+
+def test_default_synth_hdtf_renders_only_the_split_it_reads(tmp_path: Path, monkeypatch) -> None:
+    """An evaluation on the default synth-hdtf must not render the training monologues (it did: the
+    reader built all three splits, 15 min of a paper run); a later read of another split builds it."""
+    from talkbench.datasets.synth import corpus
+    from talkbench.datasets.synth.readers import SynthHDTFReader
+
+    monkeypatch.setenv("TALKBENCH_CACHE", str(tmp_path))
+    monkeypatch.setattr(corpus, "DEFAULT_CLIPS_HDTF", {"train": 1, "val": 1, "test": 1})
+    reader = SynthHDTFReader()
+    manifest = reader.root / "CORPUS.json"
+    assert set(json.loads(manifest.read_text())["splits"]) == {"test"}
+    assert not list((reader.root / "clips").glob("*.mp4"))[1:]  # the one test clip only
+    assert {"train", "val", "test"} <= set(reader.splits())
+    (s,) = list(reader.samples("val"))
+    assert s.split == "val" and s.video_path.exists()
+    assert set(json.loads(manifest.read_text())["splits"]) == {"test", "val"}
+    assert len(list(reader.samples("test"))) == 1

@@ -69,6 +69,9 @@ class HDTFReader(Reader):
     def __init__(self, root: str | Path | None, split_file: str | Path | None = None) -> None:
         super().__init__(root)
         self.split_file = Path(split_file) if split_file else None
+        self._index()
+
+    def _index(self) -> None:
         files = list(_files(self.root))
         self.videos = {p.stem: p for p in files if p.suffix.lower() in VIDEO_EXTS}
         if not self.videos:

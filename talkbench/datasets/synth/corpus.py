@@ -42,7 +42,7 @@ N_IDENTITIES = 120
 SPLIT_SEEDS = {"train": 11, "val": 22, "test": 33}
 DEFAULT_CLIPS = {"train": 1200, "val": 60, "test": 200}
 DEFAULT_CLIPS_LRW = {"train": 2000, "val": 500, "test": 500}  # one test clip per word
-DEFAULT_CLIPS_HDTF = {"train": 60, "val": 10, "test": 20}  # long 256 px clips: a few per identity
+DEFAULT_CLIPS_HDTF = {"train": 60, "val": 10, "test": 20}  # long 512 px clips: a few per identity
 TOP = {"synth-lrs2": "mvlrs_v1", "synth-lrw": "lipread_mp4", "synth-hdtf": "clips"}
 WORDS_FILE = Path(__file__).resolve().parent / "lrw_words.txt"
 

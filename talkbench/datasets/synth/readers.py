@@ -110,19 +110,33 @@ class SynthLRWReader(LRWReader):
 
 class SynthHDTFReader(HDTFReader):
     """synth-hdtf: 10-25 s monologues at 512 px (HDTF's distributed resolution) in HDTF's flat ``<Speaker>_<NNN>.mp4`` layout with
-    ``splits/<split>.txt`` (``root=None``: the cached default corpus, all three splits)."""
+    ``splits/<split>.txt`` (``root=None``: the cached default corpus; the test split is generated on
+    first use and another split only when it is read, so an evaluation never renders the 70 training
+    and validation monologues, about 15 min on 2 cores)."""
 
     name = "synth-hdtf"
 
     def __init__(self, root: str | Path | None = None, split_file: str | Path | None = None, seed: int = 0) -> None:
+        self._lazy = root is None and split_file is None
+        self._seed = seed
         if root is None:
             from talkbench.datasets.synth.corpus import ensure_corpus
 
-            for split in ("train", "val", "test"):
-                root = ensure_corpus("synth-hdtf", split, seed)
+            root = ensure_corpus("synth-hdtf", "test", seed)
         super().__init__(root, split_file)
 
+    def splits(self) -> list[str]:
+        return ["train", "val", "test", "all"] if self._lazy else super().splits()
+
     def samples(self, split: str = "test") -> Iterator[Sample]:
+        if self._lazy:
+            from talkbench.datasets.synth.corpus import ensure_corpus
+
+            missing = [s for s in (("train", "val", "test") if split == "all" else (split,)) if self._split_path(s) is None]
+            for s in missing:
+                ensure_corpus("synth-hdtf", s, self._seed)
+            if missing:
+                self._index()  # the new split's clips and sidecars
         for s in super().samples(split):
             yield Sample(dataset=self.name, split=s.split, sample_id=s.sample_id, video_path=s.video_path,
                          audio_path=s.audio_path, transcript=s.transcript, word=s.word, meta=s.meta)
