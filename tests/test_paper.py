@@ -137,3 +137,17 @@ def test_the_shipped_config_is_valid() -> None:
             flags = {"use_a2l": card["config"]["model"]["use_a2l"], "use_dav": card["config"]["loss"]["use_dav"],
                      "use_dvv": card["config"]["loss"]["use_dvv"]}
             assert flags == VARIANTS[variant], variant
+
+
+def test_quiet_paper_draws_no_bar_while_it_generates_the_default_corpus(tmp_path: Path, monkeypatch) -> None:
+    """--quiet promised no progress bars, but a default synthetic dataset's generation drew them."""
+    monkeypatch.setenv("TALKBENCH_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("TQDM_DISABLE", raising=False)
+    cfg = tmp_path / "paper.yaml"
+    cfg.write_text("name: quiet\nmethods:\n  wav2lip: {}\ndatasets:\n"
+                   "  LRS2: {dataset: synth-lrs2, split: test, limit: 1}\nmetrics: [psnr]\n")
+    res = CliRunner().invoke(cli, ["paper", "--config", str(cfg), "--run-dir", str(tmp_path / "p"), "--quiet"])
+    assert res.exit_code == 0, res.output
+    assert any((tmp_path / "cache" / "synth").rglob("*.mp4"))  # the corpus was generated in this call
+    assert "clip/s" not in res.output and "%|" not in res.output, res.output
+    assert "table1-LRS2" in res.output

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from contextlib import nullcontext
 
 import click
 
@@ -28,8 +29,11 @@ def paper(config_path: str | None, run_dir: str, page_only: bool, quiet: bool) -
     if page_only:
         click.echo(build_paper_page(run_dir, cfg))
         return
-    result = run_paper(cfg, run_dir, progress=not quiet,
-                       on_part=lambda name, state: click.echo(f"[paper] {name}: {state}", err=True))
+    from talkbench.progress import quiet as no_bars
+
+    with no_bars() if quiet else nullcontext():
+        result = run_paper(cfg, run_dir, progress=not quiet,
+                           on_part=lambda name, state: click.echo(f"[paper] {name}: {state}", err=True))
     for name, p in result.status["parts"].items():
         click.echo(f"{name:<18} {p['status']:<8} {p.get('seconds', 0):>8.1f} s" + (f"  {p['error']}" if p.get("error") else ""))
     click.echo(f"page: {result.status['page']}")

@@ -10,6 +10,7 @@ import numpy as np
 from tqdm import tqdm
 
 from talkbench.errors import TalkbenchError
+from talkbench.progress import shown
 from talkbench.types import PROTOCOL_SIZE, Clip, Sample
 
 
@@ -30,7 +31,7 @@ def protocol_clips(dataset: str, root: str | None, split: str, limit: int | None
     from talkbench.faces.crop import load_clip
 
     reader = DATASETS.get(dataset)(root)
-    for i, s in enumerate(tqdm(reader.samples(split), desc=f"{desc} {split}", unit="clip")):
+    for i, s in enumerate(tqdm(reader.samples(split), desc=f"{desc} {split}", unit="clip", disable=not shown())):
         if limit is not None and i >= limit:
             break
         try:

@@ -32,6 +32,7 @@ from talkbench.datasets.synth.face import apply, face_landmarks, make_identity, 
 from talkbench.datasets.synth.photo import PORTRAITS, PhotoFace, portraits, render_photo
 from talkbench.datasets.synth.speech import VOICES, synthesize
 from talkbench.errors import ConfigError, DatasetError
+from talkbench.progress import shown
 
 CORPUS_VERSION = "synth-lrs2-1"
 VERSIONS = {"synth-lrs2": CORPUS_VERSION, "synth-lrw": "synth-lrw-1", "synth-hdtf": "synth-hdtf-2"}  # -2: 512 px renders
@@ -292,7 +293,7 @@ def build_corpus(corpus: str = "synth-lrs2", out: str | Path | None = None, clip
         top.mkdir(parents=True, exist_ok=True)
         rels: list[str] = []
         failures: list[str] = []
-        bar = tqdm(total=n, desc=f"synth {corpus}/{split}", unit="clip", disable=not progress)
+        bar = tqdm(total=n, desc=f"synth {corpus}/{split}", unit="clip", disable=not shown(progress))
         if workers > 1 and n > 1:
             with mp.get_context("fork").Pool(workers) as pool:
                 for rel, err in pool.imap(_write_clip_safe, jobs, chunksize=2):
@@ -418,7 +419,7 @@ def ensure_first_clips(split: str, n: int, seed: int = 0, progress: bool = True)
         jobs = [(SPECS[corpus], split, i, seed, vocab, root, ()) for i in range(n)
                 if not (root / TOP[corpus] / "main" / f"{lrs2_rel(split, i)}.meta.json").exists()]
         bar = tqdm(total=len(jobs), desc=f"synth {corpus}/{split} (first {n})", unit="clip",
-                   disable=not progress or not jobs)
+                   disable=not shown(progress) or not jobs)
         workers = min(2, os.cpu_count() or 1, len(jobs))
         if workers > 1:
             with mp.get_context("fork").Pool(workers) as pool:
