@@ -98,6 +98,10 @@ def test_paper_runs_resumes_and_shows_missing_weights(tmp_path: Path, corpus: Pa
     assert table[0].startswith("| Method | LRS2 PSNR ↑ | LRS2 LMD ↓")
     assert any(line.startswith("| wav2lip | not available") for line in table)
     assert any(line.startswith("| static | ") for line in table) and any(line.startswith("| cals | ") for line in table)
+    # The markdown carries the page's protocol block and each part's status and wall time.
+    assert "## Protocol" in md and "Samples per cell: LRS2 2;" in md and "crop " in md
+    parts = {line.split(" | ")[0][2:]: line.split(" | ")[1] for line in table if line.startswith(("| table1-", "| fig"))}
+    assert parts == {"table1-LRS2": "done", "fig6-context": "done", "fig5-mask": "done"}
     assert r"\multicolumn{2}{c}{LRS2}" in (run_dir / "paper" / "paper.tex").read_text()
     assert (run_dir / "paper" / "fig6-context.png").stat().st_size > 1000
 

@@ -173,6 +173,21 @@ def _md_table1(t: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _md_protocol(proto: dict[str, Any], parts: dict[str, Any]) -> list[str]:
+    """The page's protocol block and parts table, so the markdown alone says how each number was made."""
+    samples = ", ".join(f"{k} {n if n is not None else '–'}" for k, n in proto["samples"].items())
+    md = ["\n## Protocol\n",
+          f"- Video {proto['fps']} fps, audio {proto['sample_rate']} Hz; crop {proto['crop']}, {proto['size']} px "
+          "face-centred crops.\n",
+          f"- Reference frame: {proto['reference_frame']}; pose prior: {proto['pose_prior']}.\n",
+          f"- Samples per cell: {samples}; code version (git) {proto['git'] or 'unknown'}.\n"]
+    if parts:
+        md += ["\n## Parts\n\n| part | status | wall time (s) |\n|---|---|---|\n"]
+        md += [f"| {n} | {p.get('status')}{': ' + p['error'] if p.get('error') else ''} | {p.get('seconds', '–')} |\n"
+               for n, p in parts.items()]
+    return md
+
+
 def _tex_table1(t: dict[str, Any]) -> str:
     def esc(s: str) -> str:
         return (s.replace("_", r"\_").replace("±", r"$\pm$").replace("↑", r"$\uparrow$").replace("↓", r"$\downarrow$")
@@ -226,11 +241,13 @@ def build_paper_page(run_dir: str | Path, cfg: PaperConfig) -> Path:
         md += ["\n## Table 3: lip-reading accuracy\n"]
         md += ([f"not available: {t3['why']}\n"] if t3["why"] else
                ["| Method | top-1 | relative to ground truth |\n|---|---|---|\n"] +
-               [f"| {r['method']} | {r['acc']['text']} | {r['relative']} |\n" for r in t3["rows"]])
+               [f"| {r['method']} | {r['acc']['text']} | {r['relative']} |\n" for r in t3["rows"]] +
+               [f"\nLip reader vocabulary: {t3.get('vocabulary') or '?'} words.\n"])
     for title, e in (("Table 4: ablation", t4), ("Fig. 5: masked audio", fig5), ("Fig. 6: context", fig6)):
         if e:
             md += [f"\n## {title}\n\n", e["markdown"]]
     md += ["\n## Critics\n"] + [f"- {c['metric']}: `{c['file']}` sha256 {c['sha']} ({c['domain']})\n" for c in critics]
+    md += _md_protocol(proto, status.get("parts", {}))
     with atomic_write(out / "paper.md", "w") as f:
         f.write("".join(md))
     with atomic_write(out / "paper.tex", "w") as f:
