@@ -467,6 +467,24 @@ def test_sync_stage_trains_only_e_and_a_sync_then_resumes(tmp_path):
     assert [r["sync_step"] for r in rows if r.get("stage") == "sync"] == [1, 2, 3]
 
 
+def test_fit_reports_each_stages_speed_over_its_own_time(tmp_path, monkeypatch):
+    import time
+
+    from baselines.pcavs.train import PCAVSTrainConfig, PCAVSTrainer
+
+    cfg = PCAVSTrainConfig(width=TINY.width, size=TINY.size, steps=2, sync_steps=2, batch_size=3,
+                           eval_every=100, save_every=100)
+    tr = PCAVSTrainer(cfg, tmp_path / "run", "cpu", _tiny_clips())
+    sync_step = tr.sync_train_step
+    monkeypatch.setattr(tr, "sync_train_step", lambda: (time.sleep(1.0), sync_step())[1])
+    monkeypatch.setattr(tr, "evaluate", lambda generate=True: {})
+    out = tr.fit(progress=False)
+    assert out["sync_steps_per_s"] < 1.0  # 2 steps that each sleep 1 s
+    # 2 joint steps (milliseconds each on the tiny model) over their own time, not over the whole
+    # fit's seconds, which hold the sync stage's 2 s of sleep.
+    assert out["steps_per_s"] > 1.5 * 2 / out["seconds"]
+
+
 def test_contrastive_is_the_official_inverse_distance_softmax_with_one_side_detached():
     # Official models/networks/loss.py SoftmaxContrastiveLoss, written out as it computes: row i of the
     # first argument against every row j of the second, logits 1 / L2 distance of normalised features.
