@@ -172,3 +172,40 @@ def test_cli_trains_resumes_and_exports(tmp_path: Path) -> None:
     assert card["commands"][0].startswith("talkbench train synctalkface") and "--resume" in card["commands"][1]
     assert load_synctalkface(export).width == 0.0625
     assert load_expert(tmp_path / "s-expert.safetensors").width == 0.0625
+    # --init-from trains the export further in a fresh directory: its counters and history carry over.
+    more = tmp_path / "more.safetensors"
+    r = CliRunner().invoke(cli_main, [*args, "--steps", "3", "--out", str(tmp_path / "run2"), "--stage", "generator",
+                                      "--init-from", str(export), "--export", str(more)])
+    assert r.exit_code == 0, r.output
+    rows = [json.loads(line) for line in (tmp_path / "run2" / "log.jsonl").read_text().splitlines()]
+    assert [(x["stage"], x["step"]) for x in rows] == [("generator", 3)]
+    card = read_card(more)
+    assert card["steps"] == {"expert": 1, "generator": 3, "gan": 1} and len(card["commands"]) == 3
+    assert "--init-from" in card["commands"][2] and card["init"]["continued_from"]["sha256"] == read_card(export)["sha256"]
+
+
+def test_init_from_loads_an_export_exactly_and_refuses_what_it_cannot_continue(tmp_path: Path, clips: Wav2LipClips) -> None:
+    from baselines.synctalkface.export import export_models
+    from talkbench.errors import CheckpointError, ConfigError
+
+    torch.manual_seed(7)
+    src = SyncTalkFaceTrainer(CFG, tmp_path / "a", train=clips)
+    src.step = {"expert": 5, "generator": 7, "gan": 2}
+    src.commands = ["talkbench train synctalkface --steps 7"]
+    path = tmp_path / "s.safetensors"
+    export_models(src, path, command=src.commands[0], clips=len(clips), metrics={})
+    tr = SyncTalkFaceTrainer(CFG, tmp_path / "b", train=clips)
+    tr.commands.append("talkbench train synctalkface --init-from s.safetensors")
+    assert tr.continue_from(path) == {"expert": 5, "generator": 7, "gan": 2}
+    assert tr.commands == [*src.commands, "talkbench train synctalkface --init-from s.safetensors"]
+    # The export is fp16: the continued weights are the source's, rounded to half precision.
+    for a, b in ((src.gen, tr.gen), (src.dec, tr.dec), (src.expert, tr.expert)):
+        for (k, v), w in zip(a.state_dict().items(), b.state_dict().values()):
+            torch.testing.assert_close(w, v.half().to(v.dtype) if v.is_floating_point() else v, rtol=0, atol=0, msg=k)
+    with pytest.raises(ConfigError, match="already trained"):
+        tr.continue_from(path)
+    with pytest.raises(CheckpointError, match="width"):
+        SyncTalkFaceTrainer(replace(CFG, width=0.125), tmp_path / "c", train=clips).continue_from(path)
+    (tmp_path / "s-expert.safetensors").unlink()
+    with pytest.raises(CheckpointError, match="s-expert.safetensors"):
+        SyncTalkFaceTrainer(CFG, tmp_path / "d", train=clips).continue_from(path)

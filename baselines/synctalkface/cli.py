@@ -50,6 +50,9 @@ def _parse_box(face_box: str | None) -> tuple[float, float, float, float] | None
 @click.option("--init-generator", type=click.Path(exists=True, dir_okay=False), default=None,
               help="Warm-start generator + decoder from a Wav2Lip generator of the same width (a CPU-budget aid, "
                    "not the authors' recipe); only before the generator has trained.")
+@click.option("--init-from", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="Train an exported SyncTalkFace further (its expert beside it) in a fresh --out: step counters "
+                   "and command history come from its card, so --steps/--gan-steps stay totals.")
 @click.option("--export", type=click.Path(dir_okay=False), default=None,
               help="Write generator + decoder as fp16 safetensors + card (e.g. talkbench/checkpoints/synctalkface-synth.safetensors); "
                    "the expert goes beside it as <name>-expert.safetensors.")
@@ -57,7 +60,8 @@ def train_synctalkface(stage: str, dataset: str, root: str | None, split: str, v
                        expert_steps: int, generator_steps: int, gan_steps: int, batch_size: int, expert_batch_size: int,
                        lr: float, disc_lr: float, expert_lr: float, expert_loss: str, face_box: str | None, eval_every: int,
                        max_clips: int | None, seed: int, out: str, device: str, resume: bool, threads: int | None,
-                       max_minutes: float | None, init_generator: str | None, export: str | None) -> None:
+                       max_minutes: float | None, init_generator: str | None, init_from: str | None,
+                       export: str | None) -> None:
     """Train SyncTalkFace (128-px expert, generator with the Audio-Lip Memory, GAN) with the authors' recipe."""
     from baselines.synctalkface.model import SIZE
     from baselines.synctalkface.train import STAGES, SyncTalkFaceTrainConfig, SyncTalkFaceTrainer
@@ -83,6 +87,11 @@ def train_synctalkface(stage: str, dataset: str, root: str | None, split: str, v
     trainer.commands.append(command)
     if resume and trainer.resume():
         click.echo(f"resumed at {trainer.step}")
+    if init_from:
+        try:
+            click.echo(f"continuing {init_from} at {trainer.continue_from(init_from)}")
+        except TalkbenchError as exc:
+            raise click.UsageError(str(exc)) from exc
     if init_generator:
         try:
             n = trainer.warm_start(init_generator)

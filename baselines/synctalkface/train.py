@@ -54,7 +54,7 @@ from baselines.wav2lip.train import (
 )
 from talkbench.datasets.clips import ClipsConfig
 from talkbench.distributed import init_distributed, unwrap, wrap_ddp
-from talkbench.errors import ConfigError
+from talkbench.errors import CheckpointError, ConfigError
 
 STAGES = ("expert", "generator", "gan")
 
@@ -165,6 +165,39 @@ class SyncTalkFaceTrainer(ExpertTraining):
         n = init_from_wav2lip(unwrap(self.gen), unwrap(self.dec), path)
         self.init = {"wav2lip_generator": weights_record(path, portable=True), "tensors": n}
         return n
+
+    def continue_from(self, path: str | Path) -> dict[str, int]:
+        """Generator + decoder (and the expert beside them, ``<stem>-expert.safetensors``) from an exported
+        SyncTalkFace, to train it further in a fresh run directory. The step counters and the command
+        history are taken from its card, so the step options stay totals and the new card tells the whole
+        story. The Adam moments and the quality discriminator are not exported: they start afresh (the
+        card says so in ``init``). Only before this run has trained."""
+        from baselines.synctalkface.checkpoint import load_expert, load_synctalkface
+        from baselines.synctalkface.export import expert_path
+        from talkbench.weights import weights_record
+
+        if any(self.step.values()):
+            raise ConfigError(f"this run has already trained {self.step}; --init-from would discard it")
+        path = Path(path)
+        model = load_synctalkface(path)
+        if model.width != self.cfg.width:
+            raise CheckpointError(f"trained at width {model.width}, not --width {self.cfg.width}", path)
+        ep = expert_path(path)
+        if not ep.exists():
+            raise CheckpointError(f"its expert {ep.name} is not beside it (an export writes both)", path)
+        unwrap(self.gen).load_state_dict(model.generator.state_dict())
+        unwrap(self.dec).load_state_dict(model.decoder.state_dict())
+        unwrap(self.expert).load_state_dict(load_expert(ep).state_dict())
+        record = weights_record(path, portable=True)
+        card = record.get("card") or {}
+        saved = (card.get("config") or {}).get("face_box")
+        if saved is not None and list(saved) != list(self.cfg.face_box or []):
+            raise ConfigError(f"{path}: trained with face_box={saved}, not {self.cfg.face_box}")
+        self.step = {**self.step, **{k: int(v) for k, v in (card.get("steps") or {}).items() if k in self.step}}
+        self.commands = [*card.get("commands", []), *self.commands]
+        self.init = {"continued_from": record, "expert": weights_record(ep, portable=True),
+                     "fresh": ["optimizer moments", "quality discriminator"]}
+        return dict(self.step)
 
     # ------------------------------------------------------------------ checkpoints (authors' layout)
     def save(self) -> None:
