@@ -95,19 +95,28 @@ def test_deterministic_and_version_guarded(tmp_path: Path) -> None:
     import sys
 
     from talkbench.io.audio import load_audio
-    from talkbench.io.video import read_video
+    from talkbench.io.video import read_video, write_video
 
-    # Two builds in two processes (as two users or two machines make them). A second build inside one
-    # process currently renders other pixels (a known, open problem of the renderer's in-process state).
+    # One build in another process (as another user makes it) and two in this one, with unrelated videos
+    # encoded in between: x264's SIMD paths made a clip's bytes depend on what the process had encoded
+    # before (about half of 8 clips differed between two builds); the corpus is encoded with its C paths.
     code = "import sys; from pathlib import Path; from talkbench.datasets.synth.corpus import build_corpus; " \
-           "build_corpus('synth-lrs2', Path(sys.argv[1]), clips=1, progress=False, workers=1)"
-    for name in ("a", "b"):
-        subprocess.run([sys.executable, "-c", code, str(tmp_path / name)], check=True, timeout=600)
-    a, b = tmp_path / "a", tmp_path / "b"
-    va = next((a / "mvlrs_v1" / "main").rglob("*.mp4"))
-    vb = next((b / "mvlrs_v1" / "main").rglob("*.mp4"))
-    assert np.array_equal(load_audio(va), load_audio(vb))
-    assert np.array_equal(read_video(va), read_video(vb))
+           "build_corpus('synth-lrs2', Path(sys.argv[1]), clips=6, progress=False, workers=1)"
+    subprocess.run([sys.executable, "-c", code, str(tmp_path / "a")], check=True, timeout=600)
+    rng = np.random.default_rng(0)
+    roots = [tmp_path / "a"]
+    for name in ("b", "c"):
+        write_video(tmp_path / f"noise-{name}.mp4", rng.integers(0, 256, (9, 160, 160, 3), dtype=np.uint8))
+        roots.append(build_corpus("synth-lrs2", tmp_path / name, clips=6, progress=False, workers=1))
+    clips = sorted(p.relative_to(roots[0]) for p in roots[0].rglob("*.mp4"))
+    assert len(clips) == 6
+    for rel in clips:
+        bytes_ = {(root / rel).read_bytes() for root in roots}
+        assert len(bytes_) == 1, f"{rel} differs between builds"
+    a = tmp_path / "a"
+    va = a / clips[0]
+    assert np.array_equal(load_audio(va), load_audio(tmp_path / "b" / clips[0]))
+    assert np.array_equal(read_video(va), read_video(tmp_path / "c" / clips[0]))
     manifest = json.loads((a / "CORPUS.json").read_text())
     manifest["version"] = "synth-lrs2-0"
     (a / "CORPUS.json").write_text(json.dumps(manifest))

@@ -207,12 +207,19 @@ def write_video(
     sample_rate: int = 16000,
     codec: str = "h264",
     crf: int = 18,
+    portable: bool = False,
 ) -> Path:
     """Write frames (and mono float audio) to ``path``.
 
     ``codec="h264"``: H.264 (yuv420p) + AAC, for mp4. ``codec="pcm"``: H.264 + PCM s16le (use a
     ``.mov`` or ``.mp4`` path) so the audio reads back bit-exact. Odd frame sizes are padded by one
     pixel (yuv420p needs even sizes). Written to a temp name and renamed, so a crash leaves no half file.
+
+    ``portable=True`` (the synthetic corpus): x264's C code paths (``asm=0``), so the same frames give the
+    same bytes in every process and on every CPU. With its SIMD paths, 160-px frames encoded in one
+    process came out different depending on what the process had encoded before (up to 16 grey levels
+    in a few frames of about half the clips; measured with libx264 from PyAV 18.1, docs/synthetic-corpus.md),
+    and x264's SIMD paths are not bit-exact with its C paths, so they may differ between CPUs as well.
     """
     frames = np.asarray(frames)
     if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
@@ -235,7 +242,7 @@ def write_video(
             vs.width, vs.height = frames.shape[2], frames.shape[1]
             vs.pix_fmt = "yuv420p"
             # Deterministic output: one thread, fixed preset.
-            vs.options = {"crf": str(crf), "preset": "veryfast", "threads": "1"}
+            vs.options = {"crf": str(crf), "preset": "veryfast", "threads": "1", **({"x264-params": "asm=0"} if portable else {})}
             vs.codec_context.thread_count = 1
             a_stream = None
             if audio is not None:

@@ -34,8 +34,10 @@ from talkbench.datasets.synth.speech import VOICES, synthesize
 from talkbench.errors import ConfigError, DatasetError
 from talkbench.progress import shown
 
-CORPUS_VERSION = "synth-lrs2-1"
-VERSIONS = {"synth-lrs2": CORPUS_VERSION, "synth-lrw": "synth-lrw-1", "synth-hdtf": "synth-hdtf-2"}  # -2: 512 px renders
+# Bumped when a seed's clips change. lrs2-2 / lrw-2 / hdtf-3: encoded with x264's C paths, the same bytes in
+# every process and on every CPU (earlier versions' files depended on the process's encoding history).
+CORPUS_VERSION = "synth-lrs2-2"
+VERSIONS = {"synth-lrs2": CORPUS_VERSION, "synth-lrw": "synth-lrw-2", "synth-hdtf": "synth-hdtf-3"}
 LRW_FRAMES = 29  # LRW: 1.16 s windows with the target word centred
 FPS = 25
 SR = 16000
@@ -212,7 +214,7 @@ def _write_clip(args: tuple) -> str:
         return rel
     clip = render_clip(spec, plan, seed)
     folder.mkdir(parents=True, exist_ok=True)
-    write_video(stem.with_suffix(".mp4"), clip["frames"], clip["audio"], FPS, SR, codec="pcm")
+    write_video(stem.with_suffix(".mp4"), clip["frames"], clip["audio"], FPS, SR, codec="pcm", portable=True)
     with atomic_write(stem.with_suffix(".txt"), "w") as f:
         if spec.name == "synth-lrw":
             w = clip["words"][1]
