@@ -138,6 +138,8 @@ def _drop_pool(pool: ProcessPoolExecutor, grace: float = 5.0) -> None:
     manager threads, multiprocessing joins non-daemon children). Whatever such a pool still holds is
     resubmitted or abandoned by the caller, so its workers are stopped here."""
     procs = list((getattr(pool, "_processes", None) or {}).values())
+    # shutdown() drops the pool's references to its result queue and manager thread
+    queue, manager = getattr(pool, "_result_queue", None), getattr(pool, "_executor_manager_thread", None)
     pool.shutdown(wait=False, cancel_futures=True)
     deadline = time.monotonic() + grace
     for p in procs:
@@ -145,6 +147,15 @@ def _drop_pool(pool: ProcessPoolExecutor, grace: float = 5.0) -> None:
         if p.exitcode is None:
             p.kill()
             p.join(timeout=grace)
+    # A worker killed while it was writing a result leaves half a message in the result pipe: the
+    # manager thread then blocks in recv() for bytes no process will send (the interpreter waited for it
+    # at exit; the test session's watchdog saw it). With every worker gone, closing this process's
+    # write end turns that wait into an EOF, which the thread handles as a broken pool and exits.
+    if manager is not None and manager.is_alive():
+        manager.join(timeout=max(0.0, deadline - time.monotonic()))
+        if manager.is_alive() and queue is not None and all(p.exitcode is not None for p in procs):
+            queue._writer.close()
+            manager.join(timeout=grace)
 
 
 class Prefetcher:

@@ -8,6 +8,7 @@ import multiprocessing
 import os
 import signal
 import sqlite3
+import time
 from pathlib import Path
 
 import numpy as np
@@ -84,6 +85,29 @@ def test_a_pool_left_open_is_named_by_its_test() -> None:
     finally:
         _drop_pool(pool)
     assert not any("test_a_pool_left_open_is_named_by_its_test" in o for o in open_pools())
+
+
+def test_dropping_a_pool_ends_a_manager_thread_stuck_on_half_a_result() -> None:
+    """A worker killed while writing its result leaves half a message in the result pipe; the pool's
+    manager thread then waits in recv() forever, and the interpreter waited for it at exit."""
+    import struct
+
+    pool = make_pool(1)
+    manager = writer = None
+    try:
+        assert pool.submit(abs, -3).result(timeout=60) == 3
+        manager = pool._executor_manager_thread
+        writer = pool._result_queue._writer
+        os.write(writer.fileno(), struct.pack("!i", 100) + b"x" * 10)  # a 100-byte message, 10 bytes of it
+        time.sleep(0.5)
+        assert manager.is_alive()
+        _drop_pool(pool, grace=2.0)
+        manager.join(timeout=10)
+        assert not manager.is_alive()
+    finally:
+        if manager is not None and manager.is_alive():  # the old behaviour: unblock it so the session can end
+            writer.close()
+            manager.join(timeout=10)
 
 
 def test_killed_worker_loses_and_doubles_nothing(dataset: Path, serial: Path, tmp_path: Path) -> None:
