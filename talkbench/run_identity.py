@@ -30,8 +30,12 @@ def dataset_identity(config: Any, samples: list[Any], reader: Any) -> dict[str, 
     out = {"name": config.dataset, "split": config.split,
            "root": str(Path(reader.root).resolve()) if getattr(reader, "root", None) else None,
            "samples_sha256": h.hexdigest(), "samples": len(samples)}
-    manifest = Path(out["root"] or ".") / "CORPUS.json"
-    if out["root"] and manifest.exists():
+    # A synthetic corpus's CORPUS.json sits in its root (synth-hdtf) or one level up (the LRS2 and LRW
+    # layouts' readers root at mvlrs_v1/ and lipread_mp4/), so both are looked at.
+    found = [d / "CORPUS.json" for d in (Path(out["root"]), Path(out["root"]).parent) if (d / "CORPUS.json").exists()] \
+        if out["root"] else []
+    manifest = found[0] if found else None
+    if manifest is not None:
         try:
             corpus = json.loads(manifest.read_text())
             out["corpus"] = {"version": corpus.get("version"), "seed": corpus.get("seed")}

@@ -446,6 +446,29 @@ def perturbed_copy(src: Path, dst: Path, scale: float) -> Path:
     return dst
 
 
+def test_a_run_on_another_synthetic_corpus_version_is_not_resumed(tmp_path: Path) -> None:
+    """synth-lrs2's reader roots at mvlrs_v1/, its CORPUS.json is one level up: the run's identity must
+    still carry the corpus version, so rows made on a corpus version 1 (whose clips differed from build
+    to build) are never mixed with rows made on version 2."""
+    from talkbench.datasets.synth.corpus import VERSIONS, build_corpus
+
+    root = build_corpus("synth-lrs2", tmp_path / "corpus", clips=1, progress=False, workers=1)
+    run_dir = tmp_path / "run"
+    args = ("run", "--methods", "static", "--metrics", "psnr", "--dataset", "synth-lrs2", "--root", root,
+            "--no-report", "--no-gen-cache", "--run-dir", run_dir)
+    res = invoke(*args)
+    assert res.exit_code == 0, res.output
+    record = json.loads((run_dir / "run.json").read_text())
+    assert record["identity"]["dataset"]["corpus"] == {"version": VERSIONS["synth-lrs2"], "seed": 0}
+    first = store_rows(run_dir)
+    record["identity"]["dataset"]["corpus"]["version"] = "synth-lrs2-1"  # as a run made before the bump
+    (run_dir / "run.json").write_text(json.dumps(record))
+    res = invoke(*args)
+    assert res.exit_code == 2, res.output
+    assert "dataset.corpus.version" in res.output and "synth-lrs2-1" in res.output
+    assert store_rows(run_dir) == first
+
+
 def test_overwritten_checkpoint_is_refused_and_fresh_starts_a_new_dir(tmp_path: Path) -> None:
     from talkbench.weights import sha256_file, shipped_weights
 
