@@ -216,7 +216,7 @@ def write_video(
     pixel (yuv420p needs even sizes). Written to a temp name and renamed, so a crash leaves no half file.
 
     ``portable=True`` (the synthetic corpus): x264's C code paths (``asm=0``), so the same frames give the
-    same bytes in every process and on every CPU. With its SIMD paths, 160-px frames encoded in one
+    same bytes whatever the process encoded before, and no CPU-specific code path is taken. With its SIMD paths, 160-px frames encoded in one
     process came out different depending on what the process had encoded before (up to 16 grey levels
     in a few frames of about half the clips; measured with libx264 from PyAV 18.1, docs/synthetic-corpus.md),
     and x264's SIMD paths are not bit-exact with its C paths, so they may differ between CPUs as well.
@@ -241,7 +241,7 @@ def write_video(
             vs = c.add_stream("libx264", rate=rate)
             vs.width, vs.height = frames.shape[2], frames.shape[1]
             vs.pix_fmt = "yuv420p"
-            # Deterministic output: one thread, fixed preset.
+            # One thread and a fixed preset; byte-for-byte reproducible only with portable=True (asm=0).
             vs.options = {"crf": str(crf), "preset": "veryfast", "threads": "1", **({"x264-params": "asm=0"} if portable else {})}
             vs.codec_context.thread_count = 1
             a_stream = None

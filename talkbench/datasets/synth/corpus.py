@@ -34,8 +34,8 @@ from talkbench.datasets.synth.speech import VOICES, synthesize
 from talkbench.errors import ConfigError, DatasetError
 from talkbench.progress import shown
 
-# Bumped when a seed's clips change. lrs2-2 / lrw-2 / hdtf-3: encoded with x264's C paths, the same bytes in
-# every process and on every CPU (earlier versions' files depended on the process's encoding history).
+# Bumped when a seed's clips change. lrs2-2 / lrw-2 / hdtf-3: encoded with x264's C paths, the same bytes
+# whatever the process encoded before (earlier versions' files depended on that history).
 CORPUS_VERSION = "synth-lrs2-2"
 VERSIONS = {"synth-lrs2": CORPUS_VERSION, "synth-lrw": "synth-lrw-2", "synth-hdtf": "synth-hdtf-3"}
 LRW_FRAMES = 29  # LRW: 1.16 s windows with the target word centred
