@@ -21,6 +21,22 @@ def _critic_sha(provenance: dict[str, Any]) -> dict[str, str]:
     return {role: rec["sha256"] for role, rec in provenance.items() if isinstance(rec, dict) and "sha256" in rec}
 
 
+def corpus_record(root: str | Path | None) -> dict[str, Any] | str | None:
+    """Version and seed of the synthetic corpus at ``root`` (None for other data). Its CORPUS.json sits in
+    the root (synth-hdtf's layout) or one level up (the LRS2 and LRW layouts' readers root at mvlrs_v1/
+    and lipread_mp4/, and the real readers read the synthetic corpus too)."""
+    if not root:
+        return None
+    manifest = next((d / "CORPUS.json" for d in (Path(root), Path(root).parent) if (d / "CORPUS.json").exists()), None)
+    if manifest is None:
+        return None
+    try:
+        corpus = json.loads(manifest.read_text())
+    except (OSError, json.JSONDecodeError):
+        return "unreadable CORPUS.json"
+    return {"version": corpus.get("version"), "seed": corpus.get("seed")}
+
+
 def dataset_identity(config: Any, samples: list[Any], reader: Any) -> dict[str, Any]:
     """Dataset, split, resolved root, the sha256 of the split's sample ids (and video file names),
     and the synthetic corpus's version and seed when the root holds a CORPUS.json."""
@@ -30,17 +46,9 @@ def dataset_identity(config: Any, samples: list[Any], reader: Any) -> dict[str, 
     out = {"name": config.dataset, "split": config.split,
            "root": str(Path(reader.root).resolve()) if getattr(reader, "root", None) else None,
            "samples_sha256": h.hexdigest(), "samples": len(samples)}
-    # A synthetic corpus's CORPUS.json sits in its root (synth-hdtf) or one level up (the LRS2 and LRW
-    # layouts' readers root at mvlrs_v1/ and lipread_mp4/), so both are looked at.
-    found = [d / "CORPUS.json" for d in (Path(out["root"]), Path(out["root"]).parent) if (d / "CORPUS.json").exists()] \
-        if out["root"] else []
-    manifest = found[0] if found else None
-    if manifest is not None:
-        try:
-            corpus = json.loads(manifest.read_text())
-            out["corpus"] = {"version": corpus.get("version"), "seed": corpus.get("seed")}
-        except (OSError, json.JSONDecodeError):
-            out["corpus"] = "unreadable CORPUS.json"
+    corpus = corpus_record(out["root"])
+    if corpus is not None:
+        out["corpus"] = corpus
     return out
 
 

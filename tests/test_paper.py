@@ -155,3 +155,27 @@ def test_quiet_paper_draws_no_bar_while_it_generates_the_default_corpus(tmp_path
     assert any((tmp_path / "cache" / "synth").rglob("*.mp4"))  # the corpus was generated in this call
     assert "clip/s" not in res.output and "%|" not in res.output, res.output
     assert "table1-LRS2" in res.output
+
+
+@pytest.mark.slow
+def test_a_part_done_on_another_corpus_version_is_not_skipped(tmp_path: Path, corpus: Path, tiny_cals: Path) -> None:
+    """The corpus was re-encoded (version 2); a part finished on version 1 is not "done" for the same config:
+    it is re-entered, and its run directory refuses to mix rows of two corpora, naming the change."""
+    import shutil
+
+    copy = Path(shutil.copytree(corpus, tmp_path / "corpus"))
+    cfg = _config(tmp_path, copy, tiny_cals)
+    run_dir = tmp_path / "p"
+    args = ["paper", "--config", str(cfg), "--run-dir", str(run_dir), "--quiet"]
+    res = CliRunner().invoke(cli, args)
+    assert res.exit_code == 0, res.output
+    n_rows = _rows(run_dir / "table1-LRS2" / "results.sqlite")
+    manifest = json.loads((copy / "CORPUS.json").read_text())
+    manifest["version"] = "synth-lrs2-1"
+    (copy / "CORPUS.json").write_text(json.dumps(manifest))
+    res = CliRunner().invoke(cli, args)
+    assert res.exit_code == 1, res.output
+    assert "skipped (done)" not in res.output and "table1-LRS2: failed" in res.output
+    status = json.loads((run_dir / "paper.json").read_text())
+    assert "dataset.corpus.version" in status["parts"]["table1-LRS2"]["error"]
+    assert _rows(run_dir / "table1-LRS2" / "results.sqlite") == n_rows

@@ -185,14 +185,15 @@ class SyncTalkFaceTrainer(ExpertTraining):
         ep = expert_path(path)
         if not ep.exists():
             raise CheckpointError(f"its expert {ep.name} is not beside it (an export writes both)", path)
-        unwrap(self.gen).load_state_dict(model.generator.state_dict())
-        unwrap(self.dec).load_state_dict(model.decoder.state_dict())
-        unwrap(self.expert).load_state_dict(load_expert(ep).state_dict())
         record = weights_record(path, portable=True)
         card = record.get("card") or {}
         saved = (card.get("config") or {}).get("face_box")
         if saved is not None and list(saved) != list(self.cfg.face_box or []):
             raise ConfigError(f"{path}: trained with face_box={saved}, not {self.cfg.face_box}")
+        expert = load_expert(ep)  # every check before the first weight is replaced: a refusal changes nothing
+        unwrap(self.gen).load_state_dict(model.generator.state_dict())
+        unwrap(self.dec).load_state_dict(model.decoder.state_dict())
+        unwrap(self.expert).load_state_dict(expert.state_dict())
         self.step = {**self.step, **{k: int(v) for k, v in (card.get("steps") or {}).items() if k in self.step}}
         self.commands = [*card.get("commands", []), *self.commands]
         self.init = {"continued_from": record, "expert": weights_record(ep, portable=True),

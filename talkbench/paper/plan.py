@@ -30,7 +30,24 @@ class Part:
 
     @property
     def identity(self) -> str:
-        return hashlib.sha256(json.dumps(self.args, sort_keys=True, default=str).encode()).hexdigest()[:16]
+        """The arguments, plus the synthetic corpus's version where the part reads one: a part finished on
+        another corpus version is not "done" (its run directory then refuses to mix, naming the change)."""
+        key = dict(self.args)
+        if (corpus := _corpus(self.args.get("dataset"), self.args.get("root"))) is not None:
+            key["corpus"] = corpus
+        return hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def _corpus(dataset: str | None, root: str | None) -> Any:
+    from talkbench.run_identity import corpus_record
+
+    if root:
+        return corpus_record(root)
+    if dataset and dataset.startswith("synth-"):  # the default corpus in the cache: the version this code writes
+        from talkbench.datasets.synth.corpus import VERSIONS
+
+        return {"version": VERSIONS.get(dataset), "seed": 0}
+    return None
 
 
 def plan(cfg: PaperConfig) -> list[Part]:
