@@ -562,3 +562,65 @@ def test_train_cli_exports_a_loadable_checkpoint_with_card(tmp_path):
     assert [(r.get("stage"), r.get("sync_step", r.get("step"))) for r in rows] == [("sync", 1), ("sync", 2), (None, 1)]
     assert "val_sync_acc" in rows[1] and "val_l1" not in rows[1]  # no generator in the sync stage's evaluation
     assert read_card(export)["config"]["sync_steps"] == 2 and read_card(export)["steps"] == 1
+
+
+def test_mouth_frames_are_aligned_per_frame_while_the_generator_keeps_one_transform():
+    """With per-frame landmarks, E's mouth input keeps the mouth on the template point as the face moves
+    (the official data's alignment); the generator's frames use the first frame's transform and move."""
+    from baselines.pcavs.train import PCAVSClips, make_batch
+
+    t = 6
+    frames = np.full((t, 128, 128, 3), 230, np.uint8)
+    lms = np.zeros((t, 68, 2))
+    for i in range(t):
+        dx = 3 * i
+        frames[i, 92:99, 61 + dx : 68 + dx] = (255, 0, 0)  # a red mouth centred on (64 + dx, 95)
+        lms[i, 36:42], lms[i, 42:48], lms[i, 60:68] = (45 + dx, 55), (83 + dx, 55), (64 + dx, 95)
+    audio = np.zeros(t * 640, np.float32)
+
+    def dark_x(img: np.ndarray) -> float:
+        ys, xs = np.nonzero((img[..., 0] > 150) & (img[..., 1] < 100))
+        return float(xs.mean())
+
+    full, _, _, mouth = PCAVSClips.prepare(frames, audio, 112, lms[0], lms)
+    fx, mx = [dark_x(f) for f in full], [dark_x(f) for f in mouth]
+    assert np.ptp(mx) < 1.5  # held on the template's mouth point (up to the official 0.2/0.8 smoothing's lag)
+    assert fx[-1] - fx[0] > 10  # 15 px of motion in the crop, scaled into the model crop
+    assert PCAVSClips.prepare(frames, audio, 112, lms[0])[3] is None
+    mel = np.zeros((t * 4, 80), np.float32)
+    for per_frame, source in ((mouth, mouth), (None, full)):  # the batch's mouth image: the per-frame one, if any
+        b = make_batch(PCAVSClips([("a", full, full, mel, per_frame)]), 1, np.random.default_rng(3))
+        k = [i for i in range(t) if torch.equal(b["target"][0], torch.from_numpy(full[i]).permute(2, 0, 1) / 127.5 - 1)]
+        assert torch.equal(b["mouth"][0], torch.from_numpy(source[k[0]]).permute(2, 0, 1).float() / 127.5 - 1)
+
+
+def test_mouth_box_is_centred_on_the_aligned_mouth_and_weights_the_loss(tmp_path):
+    from baselines.pcavs.train import PCAVSClips, PCAVSTrainConfig, PCAVSTrainer, make_batch, mouth_box
+
+    frame = np.full((1, 128, 128, 3), 230, np.uint8)
+    frame[0, 93:98, 62:67] = (255, 0, 0)  # the inner mouth, centred on (64, 95)
+    lm = np.zeros((68, 2))
+    lm[36:42], lm[42:48], lm[60:68] = (45, 55), (83, 55), (64, 95)
+    full = PCAVSClips.prepare(frame, np.zeros(640, np.float32), 112, lm)[0][0]
+    ys, xs = np.nonzero((full[..., 0] > 150) & (full[..., 1] < 100))
+    rows, cols = mouth_box(112)
+    assert abs(ys.mean() - (rows.start + rows.stop - 1) / 2) <= 1.5 and abs(xs.mean() - (cols.start + cols.stop - 1) / 2) <= 1.5
+
+    clips = _tiny_clips()
+    batch = make_batch(clips, 3, np.random.default_rng(0))
+    cfg = PCAVSTrainConfig(width=TINY.width, size=TINY.size, steps=1, batch_size=3, mouth_weight=5.0)
+    tr = PCAVSTrainer(cfg, tmp_path / "run", "cpu", clips)
+    state = {k: v.clone() for k, v in tr.model.state_dict().items()}
+    noise = tr.noise.get_state()
+    tr.model.train()  # as train_step: batch statistics, and E's dropout drawn from the same seed
+    torch.manual_seed(5)
+    with torch.no_grad():
+        fake = tr.forward(batch)["fake"]
+    r, c = mouth_box(fake.shape[-1])
+    want = (fake - batch["target"]).abs()[..., r, c].mean().item()
+    tr.model.load_state_dict(state)
+    tr.noise.set_state(noise)
+    torch.manual_seed(5)
+    assert tr.train_step(batch)["mouth"] == pytest.approx(want, rel=1e-5)
+    assert "mouth" not in PCAVSTrainer(PCAVSTrainConfig(**{**cfg.__dict__, "mouth_weight": 0.0}), tmp_path / "b", "cpu",
+                                       clips).train_step(batch)

@@ -44,7 +44,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
-from baselines.pcavs.align import CANVAS, clip_transforms, to_model_input
+from baselines.pcavs.align import CANVAS, TEMPLATE, clip_transforms, load_crop_affine, to_model_input
 from baselines.pcavs.audio import frame_windows, melspectrogram
 from baselines.pcavs.model import PCAVS, PCAVSConfig
 from talkbench.datasets.clips import ClipsConfig
@@ -69,6 +69,11 @@ class PCAVSTrainConfig(ClipsConfig):
     contrastive_weight: float = 100.0  # official --lambda_contrastive
     sync_steps: int = 0  # E + A_sync alone on the alignment losses before joint training
     sync_lr: float = 1e-4  # 5e-4 collapsed the features on synth-lrs2 (docs/pcavs.md)
+    # E's mouth feature sees the target aligned per frame (the official data's alignment: clip similarity +
+    # per-frame smoothed mouth offset) where the dataset has exact landmarks; the generator keeps the
+    # adapter's one transform (all inference can measure)
+    sync_align: str = "per-frame"
+    mouth_weight: float = 0.0  # > 0: + this x L1 on the template's mouth box (a deviation, on the card)
     ndf: int = 64
     eval_every: int = 250
     save_every: int = 100
@@ -78,32 +83,42 @@ class PCAVSTrainConfig(ClipsConfig):
 
 
 class PCAVSClips:
-    """Per clip, in memory: aligned model-size frames (full and pose-prior-masked, uint8) and the mel."""
+    """Per clip, in memory: aligned model-size frames (full and pose-prior-masked, uint8), the mel, and the
+    frames aligned per frame for E's mouth feature (or None: the full frames serve)."""
 
-    def __init__(self, clips: list[tuple[str, np.ndarray, np.ndarray, np.ndarray]]) -> None:
+    def __init__(self, clips: list[tuple[str, np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]]) -> None:
         if not clips:
             raise ConfigError("no usable training clips (need at least 5 frames and a face on the first)")
         self.clips = clips
 
     @staticmethod
-    def prepare(frames: np.ndarray, audio: np.ndarray, size: int, landmarks: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def prepare(frames: np.ndarray, audio: np.ndarray, size: int, landmarks: np.ndarray,
+                every_frame: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
+        """``landmarks`` (68, 2) of the first frame give the adapter's one transform; ``every_frame``
+        (T, 68, 2), when the dataset has them, give the per-frame frames for the mouth feature."""
         m = clip_transforms(landmarks[None])[0]
         masked = frames.copy()
         masked[:, frames.shape[1] // 2 :] = 0
 
-        def aligned(fs: np.ndarray) -> np.ndarray:
+        def aligned(fs: np.ndarray, ms: np.ndarray) -> np.ndarray:
             out = []
-            for f in fs:
-                x = ((to_model_input(f, m) + 1.0) * 127.5).round().clip(0, 255).astype(np.uint8)
+            for f, mt in zip(fs, ms):
+                x = ((to_model_input(f, mt) + 1.0) * 127.5).round().clip(0, 255).astype(np.uint8)
                 out.append(x if size == CANVAS else cv2.resize(x, (size, size), interpolation=cv2.INTER_AREA))
             return np.stack(out)
 
-        return aligned(frames), aligned(masked), melspectrogram(audio)
+        one = np.repeat(m[None], len(frames), 0)
+        mouth = None
+        if every_frame is not None:
+            n = len(every_frame)
+            mouth = aligned(frames[:n], clip_transforms(every_frame))
+            mouth = np.concatenate([mouth, np.repeat(mouth[-1:], len(frames) - n, 0)]) if n < len(frames) else mouth
+        return aligned(frames, one), aligned(masked, one), melspectrogram(audio), mouth
 
     @classmethod
     def from_dataset(cls, cfg: PCAVSTrainConfig, split: str, limit: int | None) -> PCAVSClips:
         from baselines.pcavs.adapter import reference_landmarks
-        from talkbench.datasets.clips import protocol_clips
+        from talkbench.datasets.clips import protocol_clips, sidecar_landmarks
 
         clips = []
         for s, c in protocol_clips(cfg.dataset, cfg.root, split, limit, min_frames=5, desc="pcavs"):
@@ -112,7 +127,8 @@ class PCAVSClips:
             except TalkbenchError as exc:
                 tqdm.write(f"skip {s.sample_id}: {exc}")
                 continue
-            clips.append((s.sample_id, *cls.prepare(c.frames, c.audio, cfg.size, lm)))
+            every = sidecar_landmarks(s, c) if cfg.sync_align == "per-frame" else None
+            clips.append((s.sample_id, *cls.prepare(c.frames, c.audio, cfg.size, lm, every)))
         return cls(clips)
 
     def __len__(self) -> int:
@@ -123,19 +139,29 @@ def _img(x: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(x).permute(0, 3, 1, 2).float() / 127.5 - 1.0
 
 
+def mouth_box(size: int) -> tuple[slice, slice]:
+    """Rows and columns of the template mouth's neighbourhood in the model crop: the inner-mouth point
+    (112, 120) of the 224 canvas through the loader's crop, +-0.2 (x) and +-0.14 (y) of the crop around it
+    (the mouth is ~0.2 of the crop wide; the margin leaves room for the head motion a one-transform clip keeps)."""
+    x, y = load_crop_affine() @ np.array([*TEMPLATE[2], 1.0]) / CANVAS * size
+    dx, dy = 0.2 * size, 0.14 * size
+    return slice(max(int(y - dy), 0), min(int(np.ceil(y + dy)), size)), slice(max(int(x - dx), 0), min(int(np.ceil(x + dx)), size))
+
+
 def make_batch(clips: PCAVSClips, n: int, rng: np.random.Generator) -> dict[str, torch.Tensor]:
     """n triples from n different clips when possible (the contrastive loss treats other rows as negatives)."""
     idx = rng.choice(len(clips), n, replace=len(clips) < n)
-    ref, tgt, pose, win = [], [], [], []
+    ref, tgt, pose, win, mouth = [], [], [], [], []
     for i in idx:
-        _, full, masked, mel = clips.clips[int(i)]
+        _, full, masked, mel, per_frame = clips.clips[int(i)]
         t, r = (int(v) for v in rng.integers(len(full), size=2))
         ref.append(full[r])
         tgt.append(full[t])
         pose.append(masked[t])
         win.append(frame_windows(mel, t + 1)[t])
+        mouth.append(full[t] if per_frame is None else per_frame[t])
     return {"ref": _img(np.stack(ref)), "target": _img(np.stack(tgt)), "pose": _img(np.stack(pose)),
-            "spec": torch.from_numpy(np.stack(win))}
+            "spec": torch.from_numpy(np.stack(win)), "mouth": _img(np.stack(mouth))}
 
 
 class NLayerDiscriminator(nn.Module):
@@ -281,7 +307,7 @@ class PCAVSTrainer:
         with self._autocast():
             idvec, idmap, _ = m.V(b["ref"])
             headpose = m.E.to_headpose(m.E(b["pose"]))
-            v_mouth = m.E.to_mouth(m.E(b["target"]))
+            v_mouth = m.E.to_mouth(m.E(b.get("mouth", b["target"])))
             a_mouth = m.A_sync(b["spec"])
             style = torch.cat([idvec, m.E.merge(a_mouth, headpose)], 1)
             fake = m.G(style, idmap, m.G.draw_noise(len(style), self.noise, self.device))
@@ -301,6 +327,12 @@ class PCAVSTrainer:
         con, acc = contrastive(out["v_mouth"], out["a_mouth"])
         loss = (cfg.lambda_d * gan + cfg.lambda_feat * feat + cfg.l1_weight * l1 + cfg.lambda_crossmodal * cross
                 + cfg.contrastive_weight * con)
+        extra = {}
+        if cfg.mouth_weight > 0:
+            rows, cols = mouth_box(fake.shape[-1])
+            mouth = F.l1_loss(fake[..., rows, cols], real[..., rows, cols])
+            loss = loss + cfg.mouth_weight * mouth
+            extra["mouth"] = mouth
         self.opt_g.zero_grad()
         loss.backward()
         self.opt_g.step()
@@ -309,7 +341,7 @@ class PCAVSTrainer:
         self.opt_d.zero_grad()
         d_loss.backward()
         self.opt_d.step()
-        vals = {"gan": gan, "feat": feat, "l1": l1, "crossmodal": cross, "contrastive": con, "d": d_loss}
+        vals = {"gan": gan, "feat": feat, "l1": l1, "crossmodal": cross, "contrastive": con, "d": d_loss, **extra}
         return {**{k: float(v.detach()) for k, v in vals.items()}, "sync_acc": acc}
 
     def sync_train_step(self, batch: dict[str, torch.Tensor] | None = None) -> dict[str, float]:
@@ -318,7 +350,7 @@ class PCAVSTrainer:
         m.train()
         b = batch or make_batch(self.train, cfg.batch_size, self.rng)
         with self._autocast():
-            v = m.E.to_mouth(m.E(b["target"].to(self.device))).float()
+            v = m.E.to_mouth(m.E(b.get("mouth", b["target"]).to(self.device))).float()
             a = m.A_sync(b["spec"].to(self.device)).float()
         cross = F.l1_loss(a, v.detach())
         con, acc = contrastive(v, a)
@@ -345,7 +377,7 @@ class PCAVSTrainer:
                 l1s.append(float(F.l1_loss(out["fake"], b["target"])))
             else:
                 with self._autocast():
-                    out = {"v_mouth": m.E.to_mouth(m.E(b["target"])).float(), "a_mouth": m.A_sync(b["spec"]).float()}
+                    out = {"v_mouth": m.E.to_mouth(m.E(b.get("mouth", b["target"]))).float(), "a_mouth": m.A_sync(b["spec"]).float()}
             accs.append(contrastive(out["v_mouth"], out["a_mouth"])[1])
         return {**({"val_l1": float(np.mean(l1s))} if generate else {}), "val_sync_acc": float(np.mean(accs))}
 
