@@ -143,6 +143,28 @@ def test_the_shipped_config_is_valid() -> None:
             assert flags == VARIANTS[variant], variant
 
 
+def test_a_method_left_out_of_table1_runs_only_for_table3(tmp_path: Path, corpus: Path, tiny_cals: Path) -> None:
+    """The paper leaves ATVGnet out of Table 1 but reports it in Table 3: `table1: false` runs it on the
+    word-level dataset only; without a Table 3 it would run nowhere, which is refused."""
+    from talkbench.paper.config import load_paper_config
+    from talkbench.paper.plan import plan
+
+    cfg_path = _config(tmp_path, corpus, tiny_cals, **{
+        "  wav2lip: {weights": "  atvgnet: {table1: false, weights",
+        "datasets:\n": f"datasets:\n  LRW: {{dataset: synth-lrw, root: {corpus}, split: test, limit: 2}}\n",
+        "metrics: [psnr, lmd]": "metrics: [psnr, lmd]\nlipreading: {dataset: LRW}"})
+    cfg = load_paper_config(cfg_path)
+    assert cfg.not_in_table1 == ("atvgnet",)
+    parts = {p.name: p.args["methods"] for p in plan(cfg)}
+    assert parts["table1-LRW"] == ["static", "cals", "atvgnet"] and parts["table1-LRS2"] == ["static", "cals"]
+    cfg_path.write_text(cfg_path.read_text().replace("lipreading: {dataset: LRW}", ""))
+    res = CliRunner().invoke(cli, ["paper", "--config", str(cfg_path), "--run-dir", str(tmp_path / "p"), "--quiet"])
+    assert res.exit_code == 2 and "methods.atvgnet.table1" in res.output and "lipreading" in res.output, res.output
+    cfg_path.write_text(cfg_path.read_text().replace("table1: false", "table1: no-thanks"))
+    res = CliRunner().invoke(cli, ["paper", "--config", str(cfg_path), "--run-dir", str(tmp_path / "p"), "--quiet"])
+    assert res.exit_code == 2 and "true or false" in res.output, res.output
+
+
 def test_quiet_paper_draws_no_bar_while_it_generates_the_default_corpus(tmp_path: Path, monkeypatch) -> None:
     """--quiet promised no progress bars, but a default synthetic dataset's generation drew them."""
     monkeypatch.setenv("TALKBENCH_CACHE", str(tmp_path / "cache"))

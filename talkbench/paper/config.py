@@ -62,6 +62,8 @@ class PaperConfig:
     weights: tuple[tuple[str, str], ...] = ()
     metrics: tuple[str, ...] = TABLE1_METRICS
     lipreading: str | None = None  # key of the word-level dataset (Table 3)
+    # methods kept out of Table 1 but run on the word-level dataset for Table 3 (the paper's ATVGnet)
+    not_in_table1: tuple[str, ...] = ()
     context_sweep: ContextSweep | None = None
     masked_audio: MaskedAudio | None = None
     ablation: Ablation | None = None
@@ -156,7 +158,7 @@ def load_paper_config(path: str | Path) -> PaperConfig:
         raise where.error("datasets", "no dataset: list at least one (e.g. LRS2: {dataset: synth-lrs2})")
     keys = {d.key for d in datasets}
 
-    methods, weights = [], []
+    methods, weights, not_in_table1 = [], [], []
     raw_methods = raw.get("methods") or {}
     if isinstance(raw_methods, list):
         raw_methods = {m: {} for m in raw_methods}
@@ -165,6 +167,11 @@ def load_paper_config(path: str | Path) -> PaperConfig:
         if name not in METHODS:
             raise where.error(k, f"unknown method {name!r}; available: {', '.join(METHODS.names())}")
         methods.append(str(name))
+        t1 = (m or {}).get("table1", True) if isinstance(m, dict) else True
+        if not isinstance(t1, bool):
+            raise where.error(f"{k}.table1", f"must be true or false, got {t1!r}")
+        if not t1:
+            not_in_table1.append(str(name))
         w = (m or {}).get("weights") if isinstance(m, dict) else None
         if w:
             weights.append((str(name), str(Path(w).expanduser() if Path(w).is_absolute() else path.parent / w)))
@@ -223,5 +230,9 @@ def load_paper_config(path: str | Path) -> PaperConfig:
         aw = tuple((str(v), str(path.parent / f)) for v, f in (s.get("weights") or {}).items())
         ablation = Ablation(cfg, dataset_key("ablation", s.get("dataset")), variants, amet,
                             _limit(s, where, "ablation", limit), aw)
+    if not_in_table1 and lipreading is None:
+        raise where.error(f"methods.{not_in_table1[0]}.table1",
+                          "a method left out of Table 1 is only run for Table 3: add `lipreading: {dataset: ...}`")
     return PaperConfig(str(raw.get("name", path.stem)), tuple(datasets), tuple(methods), tuple(weights), metrics,
-                       lipreading, sweep, mask, ablation, str(raw.get("device", "auto")), str(path), lines)
+                       lipreading, tuple(not_in_table1), sweep, mask, ablation, str(raw.get("device", "auto")),
+                       str(path), lines)

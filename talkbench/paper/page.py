@@ -76,7 +76,7 @@ def _mark_best(cells: dict[str, dict | None], higher: bool) -> str | None:
 
 def table1(cfg: PaperConfig, run_dir: Path) -> dict[str, Any]:
     groups, notes, unavailable, records = [], [], {}, {}
-    methods = ["gt", *BOUND_METHODS[1:], *cfg.methods]
+    methods = ["gt", *BOUND_METHODS[1:], *(m for m in cfg.methods if m not in cfg.not_in_table1)]
     rows: dict[str, dict[str, Any]] = {m: {} for m in methods}
     for d in cfg.datasets:
         res = _load(run_dir / f"table1-{d.key}")
@@ -87,7 +87,8 @@ def table1(cfg: PaperConfig, run_dir: Path) -> dict[str, Any]:
         records[d.key] = res.record
         summary = _summary(res)
         for m, why in res.record.get("methods_unavailable", {}).items():
-            unavailable.setdefault(m, why)
+            if m in methods:
+                unavailable.setdefault(m, why)
         for metric in cols:
             cells = {m: _cell(summary, m, metric) for m in methods}
             note = _mark_best(cells, res.metrics[metric].higher_is_better)
@@ -101,6 +102,8 @@ def table1(cfg: PaperConfig, run_dir: Path) -> dict[str, Any]:
             res = _load(run_dir / f"table1-{g['key']}")
             info = res.metrics.get(c) if res else None
             headers[(g["key"], c)] = info.header if info else c
+    notes += [f"{m}: left out of Table 1 (`table1: false`, as the paper does); its rows are in Table 3"
+              for m in cfg.not_in_table1]
     return {"groups": groups, "methods": methods, "rows": rows, "headers": headers, "notes": notes,
             "unavailable": unavailable, "records": records}
 
@@ -115,12 +118,18 @@ def table3(cfg: PaperConfig, run_dir: Path) -> dict[str, Any] | None:
     summary = _summary(res)
     gt = _cell(summary, "gt", "lipread_top1")
     rows = []
+    unavailable = res.record.get("methods_unavailable", {})
     for m in ["gt", *cfg.methods]:
         c = _cell(summary, m, "lipread_top1")
         if c is None:
+            if m in unavailable:
+                rows.append({"method": m, "acc": {"text": f"not available: {unavailable[m]}"}, "relative": "",
+                             "failed": ""})
             continue
         rel = (100 * c["mean"] / gt["mean"]) if gt and gt["mean"] > 0 and math.isfinite(c["mean"]) else math.nan
-        rows.append({"method": m, "acc": c, "relative": "n/a" if math.isnan(rel) else f"{rel:.1f}%"})
+        # items a method could not generate (ATVGnet's face pipeline) are counted, not averaged in
+        rows.append({"method": m, "acc": c, "relative": "n/a" if math.isnan(rel) else f"{rel:.1f}%",
+                     "failed": f"{c['failed']} of {c['n'] + c['failed']}"})
     prov = res.record.get("critics", {}).get("lipread", {})
     vocab = prov.get("vocabulary_size")
     return {"rows": rows, "why": None, "dataset": cfg.lipreading, "vocabulary": vocab}
@@ -240,8 +249,8 @@ def build_paper_page(run_dir: str | Path, cfg: PaperConfig) -> Path:
     if t3:
         md += ["\n## Table 3: lip-reading accuracy\n"]
         md += ([f"not available: {t3['why']}\n"] if t3["why"] else
-               ["| Method | top-1 | relative to ground truth |\n|---|---|---|\n"] +
-               [f"| {r['method']} | {r['acc']['text']} | {r['relative']} |\n" for r in t3["rows"]] +
+               ["| Method | top-1 | relative to ground truth | items failed |\n|---|---|---|---|\n"] +
+               [f"| {r['method']} | {r['acc']['text']} | {r['relative']} | {r['failed']} |\n" for r in t3["rows"]] +
                [f"\nLip reader vocabulary: {t3.get('vocabulary') or '?'} words.\n"])
     for title, e in (("Table 4: ablation", t4), ("Fig. 5: masked audio", fig5), ("Fig. 6: context", fig6)):
         if e:

@@ -55,8 +55,9 @@ def plan(cfg: PaperConfig) -> list[Part]:
     weights = dict(cfg.weights)
     for d in cfg.datasets:
         metrics = list(cfg.metrics) + (["lipread"] if cfg.lipreading == d.key and "lipread" not in cfg.metrics else [])
+        methods = [m for m in cfg.methods if m not in cfg.not_in_table1 or d.key == cfg.lipreading]
         parts.append(Part(f"table1-{d.key}", "run", {
-            "methods": [*BOUNDS, *cfg.methods], "dataset": d.dataset, "root": d.root, "split": d.split,
+            "methods": [*BOUNDS, *methods], "dataset": d.dataset, "root": d.root, "split": d.split,
             "metrics": metrics, "weights": sorted(weights.items()), "limit": d.limit, "device": cfg.device}))
     if s := cfg.context_sweep:
         d = cfg.dataset(s.dataset)
