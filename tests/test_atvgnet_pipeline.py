@@ -19,7 +19,15 @@ from baselines.atvgnet.preprocess import (
     paste_back,
     similarity,
 )
-from baselines.atvgnet.train import ATVGClips, ATVGTrainConfig, ATVGTrainer, at_batch, mouth_weights, vg_batch
+from baselines.atvgnet.train import (
+    ATVGClips,
+    ATVGTrainConfig,
+    ATVGTrainer,
+    at_batch,
+    mouth_box_mask,
+    mouth_weights,
+    vg_batch,
+)
 from talkbench.cli import cli
 from tests.conftest import portrait_frame
 
@@ -159,6 +167,52 @@ def test_batches_and_recipe_pieces() -> None:
     lm = np.concatenate([c[2] for c in bank.clips])
     coefs = space.to_coefs(space.points(lm))
     assert coefs[:, 0].std() > 10 * coefs[:, 1:].std()
+
+
+def test_landmark_scale_scales_the_space_not_its_shape() -> None:
+    bank = _bank()
+    lm = np.concatenate([c[2] for c in bank.clips])
+    one, five = fit_space(lm, bank.template), fit_space(lm, bank.template, scale=5.0)
+    assert five.scale == 5.0 and np.allclose(five.mean, 5 * one.mean, atol=1e-5)
+    # the bank's clips move along one direction only: the first component is the shape that matters
+    np.testing.assert_allclose(np.abs(five.components[:, 0]), np.abs(one.components[:, 0]), atol=1e-4)
+    c1, c5 = one.to_coefs(one.points(lm))[:, 0], five.to_coefs(five.points(lm))[:, 0]
+    np.testing.assert_allclose(np.abs(c5), 5 * np.abs(c1), rtol=1e-3, atol=1e-5)
+    # a round trip through the space is exact in either
+    np.testing.assert_allclose(five.from_coefs(five.to_coefs(five.points(lm))), five.points(lm), atol=1e-4)
+
+
+def test_mouth_weight_adds_the_mouth_box_l1_and_only_then(tmp_path: Path) -> None:
+    import copy
+    from dataclasses import replace
+
+    bank = _bank()
+    mask = mouth_box_mask(bank.template)[0, 0, 0].numpy()
+    pts = bank.template[48:68] - 1.0
+    rows, cols = np.nonzero(mask)
+    # the box holds every mouth point and is the bounding box grown by a quarter on each side (+-1 px rounding)
+    w, h = np.ptp(pts[:, 0]), np.ptp(pts[:, 1])
+    assert rows.min() <= pts[:, 1].min() and rows.max() >= pts[:, 1].max()
+    assert cols.min() <= pts[:, 0].min() and cols.max() >= pts[:, 0].max()
+    assert abs((cols.max() - cols.min()) - 1.5 * w) <= 2 and abs((rows.max() - rows.min()) - 1.5 * h) <= 2
+    assert mask.sum() == (rows.max() - rows.min() + 1) * (cols.max() - cols.min() + 1)
+
+    official = ATVGTrainer(CFG, tmp_path / "a", train=bank)
+    official.fit_basis()
+    assert "loss_mouth" not in official.vg_step()
+    tr = ATVGTrainer(replace(CFG, mouth_weight=5.0), tmp_path / "b", train=bank)
+    tr.fit_basis()
+    rng, vg = copy.deepcopy(tr.rng), copy.deepcopy(tr.vg)
+    b = vg_batch(bank, tr.space, CFG.vg_batch, CFG.frames, rng)
+    vg.train()
+    torch.manual_seed(7)  # the residual blocks' dropout: the same draws in both forwards
+    with torch.no_grad():
+        fake = vg(b["image"], b["landmarks"], b["example"])[0]
+    err = (fake - b["frames"]).abs().numpy()
+    want = err[..., mask.astype(bool)].mean()
+    torch.manual_seed(7)
+    got = tr.vg_step()["loss_mouth"]
+    assert got == pytest.approx(want, rel=1e-5)
 
 
 @pytest.mark.slow  # ~20 s on a loaded 2-core machine

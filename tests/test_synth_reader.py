@@ -37,6 +37,17 @@ def test_cli_writes_a_corpus_the_reader_reads(tmp_path: Path) -> None:
     # Audio spans the video exactly (whole frames), so sync needs no trimming.
     assert abs(info.duration - info.num_frames / 25) < 0.05
 
+    # The trainers' exact landmarks in the protocol crop (sidecar through the crop windows) sit where a
+    # landmark detector finds the mouth on the crops themselves.
+    from talkbench.datasets.clips import protocol_clips, sidecar_landmarks
+    from talkbench.faces.landmarks import detect_landmarks
+
+    for smp, clip in protocol_clips("synth-lrs2", str(out), "test", 1):
+        lm = sidecar_landmarks(smp, clip)
+        assert lm is not None and lm.shape == (clip.num_frames, 68, 2)
+        found = detect_landmarks(clip.frames[:4])
+        assert np.nanmean(np.abs(found[:, 48:68] - lm[:4, 48:68])) < 3.0
+
 
 def test_synth_lrw_word_centred_in_29_frames(tmp_path: Path) -> None:
     from talkbench.datasets.synth.corpus import build_corpus

@@ -44,6 +44,7 @@ def test_wheel_installs_and_runs_the_main_job_outside_the_checkout(tmp_path: Pat
     for n in SHIPPED:  # weights and their cards travel with the package
         assert f"talkbench/checkpoints/{n}.safetensors" in names and f"talkbench/checkpoints/{n}.json" in names
     assert "cals/configs/synth.yaml" in names and not any(n.startswith("tests/") for n in names)
+    assert "talkbench/checkpoints/atvgnet-synth-basis.npz" in names  # ATVGnet's landmark basis, beside its weights
     # The default paper config's Table-4 checkpoints resolve inside the package (relative to the YAML).
     paper = yaml.safe_load(zipfile.ZipFile(wheel).read("talkbench/paper/paper-synth.yaml"))
     for f in paper["ablation"]["weights"].values():

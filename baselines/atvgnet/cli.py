@@ -22,6 +22,10 @@ import click
 @click.option("--lr", default=2e-4, show_default=True, help="Adam lr, betas (0.5, 0.999) (official).")
 @click.option("--max-clips", type=int, default=200, show_default=True, help="Training clips held in memory.")
 @click.option("--eval-every", default=200, show_default=True)
+@click.option("--landmark-scale", type=float, default=1.0, show_default=True,
+              help="Our landmark space is (p / 128 - 0.5) x this (the official multiplies normLmarks by 5).")
+@click.option("--mouth-weight", type=float, default=0.0, show_default=True,
+              help="Weight of an extra L1 term on the mouth box (0 = the official loss; > 0 is a deviation, on the card).")
 @click.option("--budget-min", type=float, default=None, help="Stop (saving state) after this many minutes.")
 @click.option("--seed", default=0, show_default=True)
 @click.option("--out", type=click.Path(file_okay=False), default="runs/train-atvgnet", show_default=True)
@@ -32,7 +36,7 @@ import click
               help="Write both networks as fp16 safetensors + card, the basis beside it as <stem>-basis.npz.")
 def train_atvgnet(stage: str, dataset: str, root: str | None, split: str, val_split: str, at_width: float,
                   vg_width: float, frames: int, at_steps: int, vg_steps: int, at_batch: int, vg_batch: int, lr: float,
-                  max_clips: int | None, eval_every: int, budget_min: float | None, seed: int, out: str, device: str,
+                  max_clips: int | None, eval_every: int, landmark_scale: float, mouth_weight: float, budget_min: float | None, seed: int, out: str, device: str,
                   resume: bool, threads: int | None, export: str | None) -> None:
     """Train ATVGnet (landmark basis, AT-net, then VG-net with its discriminator) with the released recipes."""
     import shutil
@@ -46,7 +50,8 @@ def train_atvgnet(stage: str, dataset: str, root: str | None, split: str, val_sp
     set_threads(threads)
     cfg = ATVGTrainConfig(dataset=dataset, root=root, split=split, val_split=val_split, at_width=at_width,
                           vg_width=vg_width, frames=frames, at_steps=at_steps, vg_steps=vg_steps, at_batch=at_batch,
-                          vg_batch=vg_batch, lr=lr, max_clips=max_clips, eval_every=eval_every, seed=seed)
+                          vg_batch=vg_batch, lr=lr, max_clips=max_clips, eval_every=eval_every, seed=seed,
+                          landmark_scale=landmark_scale, mouth_weight=mouth_weight)
     trainer = ATVGTrainer(cfg, out, resolve_device(device))
     resumed = resume and trainer.resume()
     if resumed:
@@ -85,6 +90,9 @@ def train_atvgnet(stage: str, dataset: str, root: str | None, split: str, val_sp
                     **{k: v for k, v in cfg.__dict__.items() if k not in ("at_width", "vg_width", "n_blocks")}},
             note="ATVGnet trained on the synthetic corpus with talkbench's reimplementation of the released recipes; "
                  "landmark basis fitted on the same clips (kind 'motion': identity normalised away, example landmark constant)",
+            deviations=([f"VG-net generator loss + {mouth_weight} x L1 on the template's mouth box (points 48..67 "
+                         "grown 25%); the official loss alone left VG-net copying the example image"]
+                        if mouth_weight > 0 else []),
             conv_gru="official quirk kept: Conv2dGRU(batch_first=False) fed (B, T, ...) recurs over the batch axis; "
                      "at inference (batch 1) every frame is one step from a zero state")
         click.echo(f"exported {export} + {basis.name} (sha256 {card['sha256'][:16]}...)")

@@ -114,12 +114,13 @@ def identity_normalised(lmarks128: np.ndarray, template: np.ndarray) -> np.ndarr
     return (lmarks128 - lmarks128.mean(0, keepdims=True) + (template - 1.0)[None]).astype(np.float32)
 
 
-def fit_space(lmarks128: np.ndarray, template: np.ndarray, k: int = N_COEFS) -> LandmarkSpace:
+def fit_space(lmarks128: np.ndarray, template: np.ndarray, k: int = N_COEFS, scale: float = 1.0) -> LandmarkSpace:
     """Our basis: PCA (SVD of the centred frames, as the author's posted snippet) of identity-normalised
-    aligned-crop landmarks (N, 68, 2) in ``p / 128 - 0.5``; ``template`` (68, 2) in the 163-px crop serves
-    open and closed eyes."""
-    x = (lmarks128.reshape(len(lmarks128), 136).astype(np.float64) / 128.0 - 0.5)
+    aligned-crop landmarks (N, 68, 2) in ``(p / 128 - 0.5) * scale``; ``template`` (68, 2) in the 163-px crop
+    serves open and closed eyes. ``scale`` plays the part of the official ``* 5`` after ``normLmarks``: it sets
+    how large a mouth movement is in the numbers VG-net's landmark encoder sees."""
+    x = (lmarks128.reshape(len(lmarks128), 136).astype(np.float64) / 128.0 - 0.5) * scale
     mean = x.mean(0)
     _, _, vt = np.linalg.svd(x - mean, full_matrices=False)
     return LandmarkSpace(kind="motion", mean=mean.astype(np.float32), components=vt[:k].T.astype(np.float32),
-                         template=template, template_close=template, scale=1.0)
+                         template=template, template_close=template, scale=float(scale))

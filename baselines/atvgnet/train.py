@@ -53,14 +53,8 @@ class ATVGTrainConfig(ClipsConfig):
     eval_every: int = 200
     save_every: int = 50
     seed: int = 0
-
-
-def crop_landmarks(sidecar: np.ndarray, windows: np.ndarray, size: int = 128) -> np.ndarray:
-    """Video-pixel landmarks (T, 68, 2) -> protocol-crop pixels via the crop windows (x0, y0, x1, y1)."""
-    n = min(len(sidecar), len(windows))
-    w = windows[:n]
-    s = size / (w[:, 2] - w[:, 0])
-    return ((sidecar[:n] - w[:, None, :2]) * s[:, None, None]).astype(np.float32)
+    landmark_scale: float = 1.0  # our space is (p / 128 - 0.5) * this (official: normLmarks * 5)
+    mouth_weight: float = 0.0  # 0 = the official recipe; > 0 adds a mouth-box L1 term (a deviation, on the card)
 
 
 class ATVGClips:
@@ -74,17 +68,14 @@ class ATVGClips:
     @classmethod
     def from_dataset(cls, cfg: ATVGTrainConfig, split: str, limit: int | None,
                      template: np.ndarray | None = None) -> ATVGClips:
-        from talkbench.datasets.clips import protocol_clips
+        from talkbench.datasets.clips import protocol_clips, sidecar_landmarks
 
         raw = []
         for s, c in protocol_clips(cfg.dataset, cfg.root, split, limit, min_frames=cfg.frames + 8, desc="atvgnet"):
-            lm_path = s.meta.get("landmarks")
-            if not lm_path or "windows" not in c.meta:
+            lm = sidecar_landmarks(s, c)
+            if lm is None or len(lm) < cfg.frames + 8:
                 continue
-            lm = crop_landmarks(np.load(lm_path), np.asarray(c.meta["windows"]))
-            n = min(len(lm), c.num_frames)
-            if n < cfg.frames + 8 or not np.isfinite(lm[:n]).all():
-                continue
+            n = len(lm)
             raw.append((s.sample_id, c.frames[:n], lm[:n], c.audio))
         if not raw:
             raise ConfigError(f"no clips of {cfg.dataset}/{split} with exact landmarks (sidecars)")
@@ -128,6 +119,20 @@ def vg_batch(clips: ATVGClips, space: LandmarkSpace, n: int, frames: int, rng: n
     return {"image": f(img), "example": f(ex), "frames": f(tgt_img), "landmarks": f(tgt_lm)}
 
 
+def mouth_box_mask(template: np.ndarray, size: int = 128, grow: float = 0.25) -> torch.Tensor:
+    """(1, 1, 1, size, size) mask of the template's mouth box (points 48..67 in the aligned crop's frame,
+    ``template - 1``), grown by ``grow`` of its size on every side. Training frames are aligned to the
+    template, so one fixed box covers the mouth of every frame."""
+    pts = template[48:68] - 1.0
+    (x0, y0), (x1, y1) = pts.min(0), pts.max(0)
+    gx, gy = grow * (x1 - x0), grow * (y1 - y0)
+    c0, c1 = max(int(np.floor(x0 - gx)), 0), min(int(np.ceil(x1 + gx)) + 1, size)
+    r0, r1 = max(int(np.floor(y0 - gy)), 0), min(int(np.ceil(y1 + gy)) + 1, size)
+    m = torch.zeros(1, 1, 1, size, size)
+    m[..., r0:r1, c0:c1] = 1.0
+    return m
+
+
 def mouth_weights() -> torch.Tensor:
     """The official ``musk``: 1 everywhere, 100 on the mouth points' y coordinates (97, 99, ..., 135)."""
     w = torch.ones(136)
@@ -165,7 +170,7 @@ class ATVGTrainer:
     def fit_basis(self) -> LandmarkSpace:
         assert self.train is not None
         allm = np.concatenate([c[2] for c in self.train.clips])
-        self.space = fit_space(allm, self.train.template)
+        self.space = fit_space(allm, self.train.template, scale=self.cfg.landmark_scale)
         self.space.save(self.basis_path)
         self.space = load_space(self.basis_path)
         return self.space
@@ -256,16 +261,30 @@ class ATVGTrainer:
         for p in self.d.parameters():
             p.requires_grad_(False)
         d_fake, lm_fake = self.d(fake, b["example"])
-        pix = (torch.abs(fake - b["frames"]) * (att.detach() + 0.5)).mean()
+        err = torch.abs(fake - b["frames"])
+        pix = (err * (att.detach() + 0.5)).mean()
         gan = F.binary_cross_entropy(d_fake, ones)
         lmark = F.mse_loss(lm_fake * musk, b["landmarks"] * musk)
         loss = 10 * pix + gan + lmark
+        extra = {}
+        if self.cfg.mouth_weight > 0:
+            # Deviation (card): the official loss lets VG-net sit at "attention low, copy the example" on a
+            # corpus whose only frame-to-frame change is a small mouth; this term pays for the mouth alone.
+            mask = self._mouth_mask()
+            mouth = (err * mask).sum() / (mask.sum() * err.shape[0] * err.shape[1] * err.shape[2])
+            loss = loss + self.cfg.mouth_weight * mouth
+            extra = {"loss_mouth": mouth.item()}
         self.opt_g.zero_grad()
         loss.backward()
         self.opt_g.step()
         for p in self.d.parameters():
             p.requires_grad_(True)
-        return {"loss_d": loss_d.item(), "loss_pix": pix.item(), "loss_gen": gan.item(), "loss_lmark": lmark.item()}
+        return {"loss_d": loss_d.item(), "loss_pix": pix.item(), "loss_gen": gan.item(), "loss_lmark": lmark.item(), **extra}
+
+    def _mouth_mask(self) -> torch.Tensor:
+        clips = self.train or self.val
+        assert clips is not None
+        return mouth_box_mask(clips.template).to(self.device)
 
     @torch.no_grad()
     def vg_eval(self, batches: int = 2) -> dict[str, float]:
@@ -274,13 +293,21 @@ class ATVGTrainer:
         assert clips is not None and self.space is not None
         rng = np.random.default_rng(1234)
         self.vg.eval()
-        l1, still = [], []
+        mask = mouth_box_mask(clips.template).bool().expand(-1, -1, 3, -1, -1)
+        l1, still, m_l1, m_still = [], [], [], []
         for _ in range(batches):
             b = vg_batch(clips, self.space, self.cfg.vg_batch, self.cfg.frames, rng)
             fake = self.vg(b["image"].to(self.device), b["landmarks"].to(self.device), b["example"].to(self.device))[0].cpu()
-            l1.append(float((fake - b["frames"]).abs().mean()))
-            still.append(float((b["image"][:, None] - b["frames"]).abs().mean()))
-        return {"vg_val_l1": float(np.mean(l1)), "vg_val_l1_still": float(np.mean(still))}
+            e_fake, e_still = (fake - b["frames"]).abs(), (b["image"][:, None] - b["frames"]).abs()
+            l1.append(float(e_fake.mean()))
+            still.append(float(e_still.mean()))
+            m = mask.expand_as(e_fake)
+            m_l1.append(float(e_fake[m].mean()))
+            m_still.append(float(e_still[m].mean()))
+        # The mouth-box numbers say whether VG-net follows the landmarks; the whole-frame L1 can fall on
+        # colour and sharpness alone.
+        return {"vg_val_l1": float(np.mean(l1)), "vg_val_l1_still": float(np.mean(still)),
+                "vg_val_mouth_l1": float(np.mean(m_l1)), "vg_val_mouth_l1_still": float(np.mean(m_still))}
 
     # ------------------------------------------------------------------ loop
     def fit(self, stages: tuple[str, ...], budget_s: float | None = None) -> dict[str, float]:

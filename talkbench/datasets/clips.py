@@ -43,6 +43,20 @@ def protocol_clips(dataset: str, root: str | None, split: str, limit: int | None
             yield s, clip
 
 
+def sidecar_landmarks(sample: Sample, clip: Clip) -> np.ndarray | None:
+    """The exact per-frame landmarks a dataset ships beside a clip (the synthetic corpus's sidecar, video
+    pixels) mapped into the protocol crop through the crop windows: (T, 68, 2) float32 in crop pixels, or
+    None when there are none (real datasets) or they are not finite."""
+    path = sample.meta.get("landmarks")
+    if not path or "windows" not in clip.meta:
+        return None
+    lm, w = np.load(path), np.asarray(clip.meta["windows"])
+    n = min(len(lm), len(w), clip.num_frames)
+    s = clip.frames.shape[1] / (w[:n, 2] - w[:n, 0])
+    out = ((lm[:n] - w[:n, None, :2]) * s[:, None, None]).astype(np.float32)
+    return out if np.isfinite(out).all() else None
+
+
 def spaced_starts(n: int, k: int, gap: int, rng: np.random.Generator) -> list[int]:
     """Up to ``k`` window starts in [0, n) at least ``gap`` apart, uniformly placed."""
     slack = n - 1 - (k - 1) * gap
