@@ -165,6 +165,33 @@ def test_a_method_left_out_of_table1_runs_only_for_table3(tmp_path: Path, corpus
     assert res.exit_code == 2 and "true or false" in res.output, res.output
 
 
+@pytest.mark.slow
+def test_table3_shows_a_table3_only_method_unavailable_and_keeps_it_out_of_table1(
+        tmp_path: Path, tiny_cals: Path) -> None:
+    from talkbench.datasets.synth.corpus import build_corpus
+
+    lrw = build_corpus("synth-lrw", tmp_path / "lrw", clips=2, progress=False, workers=1, splits=("test",))
+    cfg = tmp_path / "paper.yaml"
+    cfg.write_text(f"""name: t3
+methods:
+  cals: {{weights: {tiny_cals}}}
+  atvgnet: {{table1: false, weights: {tmp_path / "missing-atvgnet.safetensors"}}}
+datasets:
+  LRW: {{dataset: synth-lrw, root: {lrw}, split: test, limit: 2}}
+metrics: [psnr]
+lipreading: {{dataset: LRW}}
+""")
+    res = CliRunner().invoke(cli, ["paper", "--config", str(cfg), "--run-dir", str(tmp_path / "p"), "--quiet"])
+    assert res.exit_code == 0, res.output
+    md = (tmp_path / "p" / "paper" / "paper.md").read_text()
+    t1, t3 = md.split("## Table 3")
+    assert "| cals | " in t1 and "| atvgnet |" not in t1 and "atvgnet: left out of Table 1" in t1
+    rows = {line.split(" | ")[0][2:]: line for line in t3.splitlines() if line.startswith("| ")}
+    assert "items failed" in rows["Method"]
+    assert "not available" in rows["atvgnet"] and "missing-atvgnet.safetensors" in rows["atvgnet"]
+    assert rows["cals"].endswith(" of 2 |") and rows["gt"].split(" | ")[2] == "100.0%"
+
+
 def test_quiet_paper_draws_no_bar_while_it_generates_the_default_corpus(tmp_path: Path, monkeypatch) -> None:
     """--quiet promised no progress bars, but a default synthetic dataset's generation drew them."""
     monkeypatch.setenv("TALKBENCH_CACHE", str(tmp_path / "cache"))

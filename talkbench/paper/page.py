@@ -121,10 +121,11 @@ def table3(cfg: PaperConfig, run_dir: Path) -> dict[str, Any] | None:
     unavailable = res.record.get("methods_unavailable", {})
     for m in ["gt", *cfg.methods]:
         c = _cell(summary, m, "lipread_top1")
+        if m in unavailable and (c is None or c["n"] == 0):
+            rows.append({"method": m, "acc": {"text": f"not available: {unavailable[m]}"}, "relative": "",
+                         "failed": ""})
+            continue
         if c is None:
-            if m in unavailable:
-                rows.append({"method": m, "acc": {"text": f"not available: {unavailable[m]}"}, "relative": "",
-                             "failed": ""})
             continue
         rel = (100 * c["mean"] / gt["mean"]) if gt and gt["mean"] > 0 and math.isfinite(c["mean"]) else math.nan
         # items a method could not generate (ATVGnet's face pipeline) are counted, not averaged in
