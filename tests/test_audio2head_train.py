@@ -148,3 +148,32 @@ def test_cli_trains_kp_stage_and_exports(tmp_path: Path, talking_clip: Path) -> 
     assert "talkbench train audio2head" in card["command"]
     nets = load_audio2head(export)
     assert set(nets) == {"audio2pose", "audio2kp", "generator", "kp_detector"}
+
+
+def test_mouth_boxes_masks_and_the_mouth_term(tmp_path: Path) -> None:
+    from baselines.audio2head.train import box_mask, mouth_boxes
+
+    lm = np.zeros((1, 68, 2), np.float32)
+    lm[0, 48:68] = [[40, 90], [88, 90], [64, 80], [64, 100]] * 5  # mouth spans x 40..88, y 80..100 at 128 px
+    box = mouth_boxes(lm, crop=128)[0]  # in 256-px frames, grown a quarter each side
+    np.testing.assert_allclose(box, [80 - 24, 160 - 10, 176 + 24, 200 + 10])
+    m = box_mask(box[None])[0, 0]
+    rows, cols = np.nonzero(m.numpy())
+    assert (rows.min(), rows.max(), cols.min(), cols.max()) == (150, 209, 56, 199)
+
+    clips = [replace(c, mouth=np.tile([[8.0, 8.0, 40.0, 24.0]], (len(c.frames), 1))) for c in _clips()]
+    tr = Audio2HeadTrainer(replace(CFG, mouth_weight=3.0), tmp_path, train=clips)
+    src, drv, mask = tr.kp_batch(clips, np.random.default_rng(1))
+    assert mask is not None and mask.shape == (2, 1, 256, 256) and mask[0, 0, 100, 100] == 0
+    g = torch.Generator().manual_seed(0)
+    tr.nets["kp_detector"].eval()
+    tr.nets["generator"].eval()
+    with torch.no_grad():
+        out = tr.kp_losses(src, drv, mask, g)
+        pred = tr.nets["generator"](src, tr.nets["kp_detector"](drv), tr.nets["kp_detector"](src))["prediction"]
+    inside = (pred - drv).abs()[..., 8:24, 8:40]  # pixel centres x 8.5..39.5, y 8.5..23.5
+    assert float(out["mouth"]) == pytest.approx(float(inside.mean()), rel=1e-5)
+    official = tr.kp_losses(src, drv, None, torch.Generator().manual_seed(0))
+    assert "mouth" not in official
+    assert float(out["loss"] - official["loss"]) == pytest.approx(3.0 * float(out["mouth"]), rel=1e-4)
+    assert Audio2HeadTrainer(CFG, tmp_path / "b", train=clips).kp_batch(clips, np.random.default_rng(1))[2] is None

@@ -29,6 +29,9 @@ DEVIATIONS = [
 @click.option("--pose-frames", default=32, show_default=True,
               help="Frames per audio2pose training sequence (also the shortest usable clip).")
 @click.option("--lr", default=2e-4, show_default=True)
+@click.option("--mouth-weight", default=0.0, show_default=True,
+              help="kp stage: extra L1 on the driving frame's mouth box from the dataset's exact landmarks "
+                   "(0 = none; > 0 is a deviation, recorded on the card).")
 @click.option("--eval-every", default=50, show_default=True)
 @click.option("--max-clips", type=int, default=64, show_default=True)
 @click.option("--seed", default=0, show_default=True)
@@ -40,7 +43,7 @@ DEVIATIONS = [
               help="Write the four networks as fp16 safetensors + card (checkpoints/audio2head-synth.safetensors).")
 def train_audio2head(stage: str, dataset: str, root: str | None, split: str, val_split: str, width: float,
                      kp_steps: int, audio2kp_steps: int, pose_steps: int, minutes: float | None, batch_size: int, pose_frames: int,
-                     lr: float, eval_every: int, max_clips: int | None, seed: int, out: str, device: str,
+                     lr: float, mouth_weight: float, eval_every: int, max_clips: int | None, seed: int, out: str, device: str,
                      resume: bool, threads: int | None, export: str | None) -> None:
     """Train Audio2Head: keypoints + generator, then audio->keypoints, then audio->pose."""
     from baselines.audio2head.checkpoint import flatten_state_dicts
@@ -52,7 +55,7 @@ def train_audio2head(stage: str, dataset: str, root: str | None, split: str, val
     set_threads(threads)
     cfg = Audio2HeadTrainConfig(dataset=dataset, root=root, split=split, val_split=val_split, width=width,
                                 kp_steps=kp_steps, audio2kp_steps=audio2kp_steps, pose_steps=pose_steps,
-                                batch_size=batch_size, pose_frames=pose_frames, lr=lr, eval_every=eval_every,
+                                batch_size=batch_size, pose_frames=pose_frames, lr=lr, mouth_weight=mouth_weight, eval_every=eval_every,
                                 max_clips=max_clips, seed=seed)
     train = load_clips(cfg, split, max_clips)
     try:
@@ -80,7 +83,10 @@ def train_audio2head(stage: str, dataset: str, root: str | None, split: str, val
             data={"dataset": dataset, "split": split, "clips": len(train)}, seed=seed, metrics=metrics,
             config={"width": width, **{k: v for k, v in cfg.__dict__.items() if k != "width"}},
             note="Audio2Head trained on the synthetic corpus with talkbench's reconstruction of its recipe",
-            stage_steps=dict(trainer.step), deviations=DEVIATIONS,
+            stage_steps=dict(trainer.step),
+            deviations=DEVIATIONS + ([f"kp stage (from the step this command resumed at, see commands): + {mouth_weight} x L1 "
+                                      "on the driving frame's mouth box (exact landmarks, points 48..67 grown 25%)"]
+                                     if mouth_weight > 0 else []),
             adapter="reference = protocol reference frame resized to 256; 256-px outputs area-resized into the "
                     "protocol crop")
         click.echo(f"exported {export} (sha256 {card['sha256'][:16]}...)")

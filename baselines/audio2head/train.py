@@ -71,6 +71,7 @@ class Audio2HeadTrainConfig(ClipsConfig):
     recon_weight: float = 10.0
     equivariance_weight: float = 10.0  # vox-256.yaml: equivariance_value / _jacobian 10
     jacobian_weight: float = 1.0
+    mouth_weight: float = 0.0  # > 0: + this x L1 on the driving frame's mouth box (a deviation, on the card)
     eval_every: int = 50
     max_clips: int | None = 64
     seed: int = 0
@@ -83,6 +84,25 @@ class TrainClip:
     frames: np.ndarray  # (T, S, S, 3) uint8 protocol crops
     blocks: np.ndarray  # (T, 4, 41) audio feature blocks
     poses: np.ndarray | None  # (T, 6) normalised head pose, None without ground truth
+    mouth: np.ndarray | None = None  # (T, 4) x0, y0, x1, y1 of the mouth box in 256-px frames, or None
+
+
+def mouth_boxes(landmarks: np.ndarray, crop: int, size: int = IMAGE_SIZE, grow: float = 0.25) -> np.ndarray:
+    """Per-frame mouth boxes (points 48..67 of exact protocol-crop landmarks (T, 68, 2)), grown by ``grow``
+    of their size on each side, in ``size``-px frames: (T, 4) x0, y0, x1, y1."""
+    m = landmarks[:, 48:68] * (size / crop)
+    lo, hi = m.min(1), m.max(1)
+    pad = grow * (hi - lo)
+    return np.concatenate([np.clip(lo - pad, 0, size), np.clip(hi + pad, 0, size)], 1).astype(np.float32)
+
+
+def box_mask(boxes: np.ndarray, size: int = IMAGE_SIZE) -> torch.Tensor:
+    """(N, 4) boxes -> (N, 1, size, size) 0/1 masks (pixel centres inside the box)."""
+    c = torch.arange(size, dtype=torch.float32) + 0.5
+    b = torch.from_numpy(np.asarray(boxes, np.float32))
+    inx = (c[None] >= b[:, :1]) & (c[None] <= b[:, 2:3])
+    iny = (c[None] >= b[:, 1:2]) & (c[None] <= b[:, 3:4])
+    return (iny[:, :, None] & inx[:, None, :]).float()[:, None]
 
 
 def synth_head_pose(video_path: str | Path, num_frames: int, windows: np.ndarray, dataset: str,
@@ -110,7 +130,7 @@ def synth_head_pose(video_path: str | Path, num_frames: int, windows: np.ndarray
 
 
 def load_clips(cfg: Audio2HeadTrainConfig, split: str, limit: int | None) -> list[TrainClip]:
-    from talkbench.datasets.clips import protocol_clips
+    from talkbench.datasets.clips import protocol_clips, sidecar_landmarks
 
     out = []
     for s, c in protocol_clips(cfg.dataset, cfg.root, split, limit, min_frames=cfg.pose_frames, desc="audio2head"):
@@ -118,7 +138,12 @@ def load_clips(cfg: Audio2HeadTrainConfig, split: str, limit: int | None) -> lis
         poses = None
         if cfg.dataset.startswith("synth-") and "windows" in c.meta:
             poses = synth_head_pose(s.video_path, c.num_frames, c.meta["windows"], cfg.dataset)
-        out.append(TrainClip(s.sample_id, c.frames, frame_blocks(feats), poses))
+        lm = sidecar_landmarks(s, c) if cfg.mouth_weight > 0 else None
+        mouth = None
+        if lm is not None:
+            mouth = mouth_boxes(lm, c.frames.shape[1])
+            mouth = np.concatenate([mouth, np.repeat(mouth[-1:], c.num_frames - len(mouth), 0)])
+        out.append(TrainClip(s.sample_id, c.frames, frame_blocks(feats), poses, mouth))
     if not out:
         raise ConfigError(f"no usable {cfg.dataset} {split} clips (need at least {cfg.pose_frames} frames)")
     return out
@@ -212,16 +237,24 @@ class Audio2HeadTrainer:
         return torch.autocast("cpu", enabled=False)
 
     # ------------------------------------------------------------------ stage 1: keypoints + generator
-    def kp_batch(self, clips: list[TrainClip], rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-        src, drv = [], []
+    def kp_batch(self, clips: list[TrainClip], rng: np.random.Generator
+                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """Source and driving frames of one clip per pair, and the driving frames' mouth masks when the
+        mouth term is on and every clip has boxes."""
+        src, drv, boxes = [], [], []
         for _ in range(self.cfg.batch_size):
             c = clips[int(rng.integers(len(clips)))]
             i, j = rng.integers(len(c.frames), size=2)
             src.append(c.frames[i])
             drv.append(c.frames[j])
-        return to_images(np.stack(src)).to(self.device), to_images(np.stack(drv)).to(self.device)
+            boxes.append(None if c.mouth is None else c.mouth[j])
+        mask = None
+        if self.cfg.mouth_weight > 0 and all(b is not None for b in boxes):
+            mask = box_mask(np.stack(boxes)).to(self.device)
+        return to_images(np.stack(src)).to(self.device), to_images(np.stack(drv)).to(self.device), mask
 
-    def kp_losses(self, src: torch.Tensor, drv: torch.Tensor, g: torch.Generator) -> dict[str, torch.Tensor]:
+    def kp_losses(self, src: torch.Tensor, drv: torch.Tensor, mask: torch.Tensor | None,
+                  g: torch.Generator) -> dict[str, torch.Tensor]:
         kpd, gen = self.nets["kp_detector"], self.nets["generator"]
         kp_s, kp_d = kpd(src), kpd(drv)
         pred = gen(src, kp_d, kp_s)["prediction"].float()
@@ -235,7 +268,13 @@ class Audio2HeadTrainer:
         eq_jac = (eye - torch.matmul(torch.inverse(kp_d["jacobian"]), jac_t)).abs().mean()
         cfg = self.cfg
         total = cfg.recon_weight * rec + cfg.equivariance_weight * (eq_value + eq_jac)
-        return {"loss": total, "recon": rec, "eq_value": eq_value, "eq_jacobian": eq_jac}
+        out = {"recon": rec, "eq_value": eq_value, "eq_jacobian": eq_jac}
+        if mask is not None:
+            # Deviation (card): the whole-frame L1 lets the keypoints ignore a small mouth; this pays for it
+            mouth = ((pred - drv).abs() * mask).sum() / (3 * mask.sum()).clamp(min=1)
+            total = total + cfg.mouth_weight * mouth
+            out["mouth"] = mouth
+        return {"loss": total, **out}
 
     # ------------------------------------------------------------------ stage 2: audio -> keypoints
     def audio2kp_batch(self, clips: list[TrainClip], rng: np.random.Generator) -> dict[str, torch.Tensor]:
