@@ -549,6 +549,9 @@ def test_train_cli_exports_a_loadable_checkpoint_with_card(tmp_path):
     card = read_card(export)
     assert card["steps"] == 1 and card["config"]["width"] == 0.125 and card["config"]["size"] == 112
     assert "silence" in card["edge_frames"] and any("VGG" in d for d in card["deviations"])
+    # a folder dataset has no exact landmarks: said, and on the card, not silently aligned another way
+    assert card["config"]["sync_align"] == "per-frame" and card["data"]["clips_aligned_per_frame"] == 0
+    assert "no exact per-frame landmarks" in res.output
     assert load_pcavs(export).cfg == PCAVSConfig(width=0.125, size=112, num_classes=8)
     res = CliRunner().invoke(cli, [*args[:11], "2", *args[12:], "--resume"])  # --steps 2, resumed
     assert res.exit_code == 0, res.output
@@ -589,7 +592,9 @@ def test_mouth_frames_are_aligned_per_frame_while_the_generator_keeps_one_transf
     assert PCAVSClips.prepare(frames, audio, 112, lms[0])[3] is None
     mel = np.zeros((t * 4, 80), np.float32)
     for per_frame, source in ((mouth, mouth), (None, full)):  # the batch's mouth image: the per-frame one, if any
-        b = make_batch(PCAVSClips([("a", full, full, mel, per_frame)]), 1, np.random.default_rng(3))
+        clips = PCAVSClips([("a", full, full, mel, per_frame)])
+        assert clips.per_frame == (per_frame is not None)
+        b = make_batch(clips, 1, np.random.default_rng(3))
         k = [i for i in range(t) if torch.equal(b["target"][0], torch.from_numpy(full[i]).permute(2, 0, 1) / 127.5 - 1)]
         assert torch.equal(b["mouth"][0], torch.from_numpy(source[k[0]]).permute(2, 0, 1).float() / 127.5 - 1)
 

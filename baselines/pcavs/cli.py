@@ -71,7 +71,8 @@ def train_pcavs(dataset: str, root: str | None, split: str, val_split: str, widt
     if export:
         card = export_weights(
             export, weights_state_dict(trainer.model), command=command, commands=trainer.commands,
-            data={"dataset": dataset, "split": split, "clips": len(train)}, seed=seed, metrics=metrics,
+            data={"dataset": dataset, "split": split, "clips": len(train), "clips_aligned_per_frame": train.per_frame},
+            seed=seed, metrics=metrics,
             steps=trainer.step, config={"width": width, "size": size, "num_classes": trainer.cfg.num_classes, "batch_size": batch_size, "lr": lr,
                                         "l1_weight": l1_weight, "sync_steps": sync_steps, "sync_lr": sync_lr, "sync_align": sync_align, "mouth_weight": mouth_weight,
                                         "contrastive_weight": trainer.cfg.contrastive_weight},

@@ -129,7 +129,16 @@ class PCAVSClips:
                 continue
             every = sidecar_landmarks(s, c) if cfg.sync_align == "per-frame" else None
             clips.append((s.sample_id, *cls.prepare(c.frames, c.audio, cfg.size, lm, every)))
-        return cls(clips)
+        out = cls(clips)
+        if cfg.sync_align == "per-frame" and out.per_frame < len(out):
+            tqdm.write(f"{len(out) - out.per_frame} of {len(out)} {split} clips have no exact per-frame landmarks: "
+                       "E's mouth feature sees them with the one-transform alignment")
+        return out
+
+    @property
+    def per_frame(self) -> int:
+        """How many clips carry per-frame-aligned frames for the mouth feature."""
+        return sum(c[4] is not None for c in self.clips)
 
     def __len__(self) -> int:
         return len(self.clips)
