@@ -53,6 +53,19 @@ def command_history(out: str | Path, command: str, resume: bool, write: bool = T
     return commands
 
 
+def record_loss_term(terms: list[dict[str, Any]], stage: str, weight: float, start: int, end: int) -> None:
+    """Note that ``stage`` steps ``start``..``end`` were trained with an extra loss term of ``weight`` (the
+    mouth-box L1 of the baseline trainers). Kept in the run's state, so the card lists what trained the
+    weights whatever flags the last, resuming command passed; consecutive steps at one weight merge."""
+    if weight <= 0 or end <= start:
+        return
+    last = terms[-1] if terms else None
+    if last and last["stage"] == stage and last["weight"] == weight and last["steps"][1] == start:
+        last["steps"][1] = end
+    else:
+        terms.append({"stage": stage, "weight": weight, "steps": [start, end]})
+
+
 def write_metrics(out: str | Path, metrics: Mapping[str, Any], resume: bool = False) -> dict[str, Any]:
     """Write ``out/metrics.json``; a resumed run keeps the earlier keys it did not measure again (e.g. the
     training losses when the resumed invocation only exports)."""

@@ -151,13 +151,13 @@ def test_cli_trains_kp_stage_and_exports(tmp_path: Path, talking_clip: Path) -> 
 
 
 def test_mouth_boxes_masks_and_the_mouth_term(tmp_path: Path) -> None:
-    from baselines.audio2head.train import box_mask, mouth_boxes
+    from talkbench.faces.mouth import box_mask, mouth_boxes
 
     lm = np.zeros((1, 68, 2), np.float32)
     lm[0, 48:68] = [[40, 90], [88, 90], [64, 80], [64, 100]] * 5  # mouth spans x 40..88, y 80..100 at 128 px
-    box = mouth_boxes(lm, crop=128)[0]  # in 256-px frames, grown a quarter each side
+    box = mouth_boxes(lm, scale=2.0, size=256)[0]  # 128-px landmarks in 256-px frames, grown a quarter each side
     np.testing.assert_allclose(box, [80 - 24, 160 - 10, 176 + 24, 200 + 10])
-    m = box_mask(box[None])[0, 0]
+    m = box_mask(box[None], 256)[0, 0]
     rows, cols = np.nonzero(m.numpy())
     assert (rows.min(), rows.max(), cols.min(), cols.max()) == (150, 209, 56, 199)
 
@@ -177,3 +177,22 @@ def test_mouth_boxes_masks_and_the_mouth_term(tmp_path: Path) -> None:
     assert "mouth" not in official
     assert float(out["loss"] - official["loss"]) == pytest.approx(3.0 * float(out["mouth"]), rel=1e-4)
     assert Audio2HeadTrainer(CFG, tmp_path / "b", train=clips).kp_batch(clips, np.random.default_rng(1))[2] is None
+
+
+def test_the_card_lists_the_mouth_term_that_trained_the_weights_across_resumes(tmp_path: Path) -> None:
+    """A later stage resumed without --mouth-weight still exports a card naming the kp steps that had it."""
+    from talkbench.cli import cli
+    from talkbench.datasets.synth.corpus import build_corpus
+    from talkbench.weights import read_card
+
+    root = build_corpus("synth-lrs2", tmp_path / "c", clips=2, progress=False, workers=1, splits=("test",))
+    base = ["train", "audio2head", "--dataset", "synth-lrs2", "--root", str(root), "--split", "test",
+            "--val-split", "none", "--width", "0.0625", "--batch-size", "2", "--pose-frames", "8", "--eval-every", "1",
+            "--out", str(tmp_path / "run"), "--device", "cpu"]
+    res = CliRunner().invoke(cli, [*base, "--stage", "kp", "--kp-steps", "2", "--mouth-weight", "5"])
+    assert res.exit_code == 0, res.output
+    export = tmp_path / "a2h.safetensors"
+    res = CliRunner().invoke(cli, [*base, "--stage", "pose", "--pose-steps", "1", "--resume", "--export", str(export)])
+    assert res.exit_code == 0, res.output
+    terms = [d for d in read_card(export)["deviations"] if "mouth box" in d]
+    assert terms == ["kp steps 0..2: + 5.0 x L1 on the driving frame's mouth box (exact landmarks, points 48..67 grown 25%)"]

@@ -36,6 +36,7 @@ from baselines.atvgnet.model import ATNet, GLDiscriminator, VGNet
 from baselines.atvgnet.preprocess import align_to_template, mfcc_windows, to_model_image
 from talkbench.datasets.clips import ClipsConfig
 from talkbench.errors import ConfigError
+from talkbench.faces.mouth import box_mask, mouth_boxes
 
 
 @dataclass(frozen=True)
@@ -119,18 +120,11 @@ def vg_batch(clips: ATVGClips, space: LandmarkSpace, n: int, frames: int, rng: n
     return {"image": f(img), "example": f(ex), "frames": f(tgt_img), "landmarks": f(tgt_lm)}
 
 
-def mouth_box_mask(template: np.ndarray, size: int = 128, grow: float = 0.25) -> torch.Tensor:
-    """(1, 1, 1, size, size) mask of the template's mouth box (points 48..67 in the aligned crop's frame,
-    ``template - 1``), grown by ``grow`` of its size on every side. Training frames are aligned to the
-    template, so one fixed box covers the mouth of every frame."""
-    pts = template[48:68] - 1.0
-    (x0, y0), (x1, y1) = pts.min(0), pts.max(0)
-    gx, gy = grow * (x1 - x0), grow * (y1 - y0)
-    c0, c1 = max(int(np.floor(x0 - gx)), 0), min(int(np.ceil(x1 + gx)) + 1, size)
-    r0, r1 = max(int(np.floor(y0 - gy)), 0), min(int(np.ceil(y1 + gy)) + 1, size)
-    m = torch.zeros(1, 1, 1, size, size)
-    m[..., r0:r1, c0:c1] = 1.0
-    return m
+def mouth_box_mask(template: np.ndarray, size: int = 128) -> torch.Tensor:
+    """(1, 1, 1, size, size) mask of the template's mouth box (in the aligned crop's frame, ``template - 1``;
+    :func:`talkbench.faces.mouth.mouth_boxes`). Training frames are aligned to the template, so one fixed box
+    covers the mouth of every frame."""
+    return box_mask(mouth_boxes((template - 1.0)[None], size=size), size)[None]
 
 
 def mouth_weights() -> torch.Tensor:

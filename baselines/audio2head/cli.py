@@ -84,9 +84,9 @@ def train_audio2head(stage: str, dataset: str, root: str | None, split: str, val
             config={"width": width, **{k: v for k, v in cfg.__dict__.items() if k != "width"}},
             note="Audio2Head trained on the synthetic corpus with talkbench's reconstruction of its recipe",
             stage_steps=dict(trainer.step),
-            deviations=DEVIATIONS + ([f"kp stage (from the step this command resumed at, see commands): + {mouth_weight} x L1 "
-                                      "on the driving frame's mouth box (exact landmarks, points 48..67 grown 25%)"]
-                                     if mouth_weight > 0 else []),
+            deviations=DEVIATIONS + [f"kp steps {t['steps'][0]}..{t['steps'][1]}: + {t['weight']} x L1 on the driving "
+                                     "frame's mouth box (exact landmarks, points 48..67 grown 25%)"
+                                     for t in trainer.mouth_terms],
             adapter="reference = protocol reference frame resized to 256; 256-px outputs area-resized into the "
                     "protocol crop")
         click.echo(f"exported {export} (sha256 {card['sha256'][:16]}...)")

@@ -55,6 +55,8 @@ from baselines.audio2head.preprocess import (
 )
 from talkbench.datasets.clips import ClipsConfig
 from talkbench.errors import ConfigError
+from talkbench.faces.mouth import box_mask, mouth_boxes
+from talkbench.training import record_loss_term
 
 STAGES = ("kp", "audio2kp", "pose")
 
@@ -85,24 +87,6 @@ class TrainClip:
     blocks: np.ndarray  # (T, 4, 41) audio feature blocks
     poses: np.ndarray | None  # (T, 6) normalised head pose, None without ground truth
     mouth: np.ndarray | None = None  # (T, 4) x0, y0, x1, y1 of the mouth box in 256-px frames, or None
-
-
-def mouth_boxes(landmarks: np.ndarray, crop: int, size: int = IMAGE_SIZE, grow: float = 0.25) -> np.ndarray:
-    """Per-frame mouth boxes (points 48..67 of exact protocol-crop landmarks (T, 68, 2)), grown by ``grow``
-    of their size on each side, in ``size``-px frames: (T, 4) x0, y0, x1, y1."""
-    m = landmarks[:, 48:68] * (size / crop)
-    lo, hi = m.min(1), m.max(1)
-    pad = grow * (hi - lo)
-    return np.concatenate([np.clip(lo - pad, 0, size), np.clip(hi + pad, 0, size)], 1).astype(np.float32)
-
-
-def box_mask(boxes: np.ndarray, size: int = IMAGE_SIZE) -> torch.Tensor:
-    """(N, 4) boxes -> (N, 1, size, size) 0/1 masks (pixel centres inside the box)."""
-    c = torch.arange(size, dtype=torch.float32) + 0.5
-    b = torch.from_numpy(np.asarray(boxes, np.float32))
-    inx = (c[None] >= b[:, :1]) & (c[None] <= b[:, 2:3])
-    iny = (c[None] >= b[:, 1:2]) & (c[None] <= b[:, 3:4])
-    return (iny[:, :, None] & inx[:, None, :]).float()[:, None]
 
 
 def synth_head_pose(video_path: str | Path, num_frames: int, windows: np.ndarray, dataset: str,
@@ -141,7 +125,7 @@ def load_clips(cfg: Audio2HeadTrainConfig, split: str, limit: int | None) -> lis
         lm = sidecar_landmarks(s, c) if cfg.mouth_weight > 0 else None
         mouth = None
         if lm is not None:
-            mouth = mouth_boxes(lm, c.frames.shape[1])
+            mouth = mouth_boxes(lm, IMAGE_SIZE / c.frames.shape[1], IMAGE_SIZE)
             mouth = np.concatenate([mouth, np.repeat(mouth[-1:], c.num_frames - len(mouth), 0)])
         out.append(TrainClip(s.sample_id, c.frames, frame_blocks(feats), poses, mouth))
     if not out:
@@ -199,15 +183,22 @@ class Audio2HeadTrainer:
         self.step = dict.fromkeys(STAGES, 0)
         self.commands: list[str] = []
         self.seconds = dict.fromkeys(STAGES, 0.0)
+        self.mouth_terms: list[dict] = []  # kp steps trained with the mouth term (talkbench.training.record_loss_term)
+        self._kp_saved, self._mouth_used = 0, False
 
     # ------------------------------------------------------------------ state
     def save(self) -> None:
+        # the kp steps since the last save were trained with this run's mouth term (none at weight 0)
+        weight = self.cfg.mouth_weight if self._mouth_used else 0.0
+        record_loss_term(self.mouth_terms, "kp", weight, self._kp_saved, self.step["kp"])
+        self._kp_saved, self._mouth_used = self.step["kp"], False
         state = {"nets": {k: m.state_dict() for k, m in self.nets.items()},
                  "opts": {k: o.state_dict() for k, o in self.opts.items()}}
         tmp = self.out / ".state.pt.tmp"
         torch.save(state, tmp)
         tmp.replace(self.out / "state.pt")
         (self.out / "state.json").write_text(json.dumps({"step": self.step, "seconds": self.seconds,
+                                                         "mouth_terms": self.mouth_terms,
                                                          "config": asdict(self.cfg), "commands": self.commands}))
 
     def resume(self) -> bool:
@@ -223,6 +214,8 @@ class Audio2HeadTrainer:
         for k, o in self.opts.items():
             o.load_state_dict(state["opts"][k])
         self.step.update(s["step"])
+        self.mouth_terms = list(s.get("mouth_terms", []))
+        self._kp_saved = self.step["kp"]
         self.seconds.update(s.get("seconds", {}))
         self.commands = list(s.get("commands", [])) + self.commands
         return True
@@ -250,7 +243,7 @@ class Audio2HeadTrainer:
             boxes.append(None if c.mouth is None else c.mouth[j])
         mask = None
         if self.cfg.mouth_weight > 0 and all(b is not None for b in boxes):
-            mask = box_mask(np.stack(boxes)).to(self.device)
+            mask = box_mask(np.stack(boxes), IMAGE_SIZE).to(self.device)
         return to_images(np.stack(src)).to(self.device), to_images(np.stack(drv)).to(self.device), mask
 
     def kp_losses(self, src: torch.Tensor, drv: torch.Tensor, mask: torch.Tensor | None,
@@ -342,6 +335,7 @@ class Audio2HeadTrainer:
         for name, m in self.nets.items():
             m.train(name in self._modules(stage))
         losses = self._losses(stage, self.train, self.rng, self.g)
+        self._mouth_used |= "mouth" in losses
         self.opts[stage].zero_grad()
         losses["loss"].backward()
         self.opts[stage].step()
