@@ -215,6 +215,20 @@ def test_mouth_weight_adds_the_mouth_box_l1_and_only_then(tmp_path: Path) -> Non
     assert got == pytest.approx(want, rel=1e-5)
 
 
+def test_the_mouth_term_record_survives_a_resume_without_it(tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    bank = _bank()
+    tr = ATVGTrainer(replace(CFG, at_steps=0, vg_steps=2, mouth_weight=5.0), tmp_path / "run", train=bank)
+    tr.fit_basis()
+    tr.fit(("vgnet",))
+    again = ATVGTrainer(replace(CFG, at_steps=0, vg_steps=3), tmp_path / "run", train=bank)
+    assert again.resume()
+    again.fit(("vgnet",))
+    assert again.steps["vgnet"] == 3
+    assert again.mouth_terms == [{"stage": "vgnet", "weight": 5.0, "steps": [0, 2]}]
+
+
 @pytest.mark.slow  # ~20 s on a loaded 2-core machine
 def test_train_resume_export_and_generate(tmp_path: Path) -> None:
     from baselines.atvgnet.checkpoint import load_atvgnet

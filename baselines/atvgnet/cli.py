@@ -90,9 +90,9 @@ def train_atvgnet(stage: str, dataset: str, root: str | None, split: str, val_sp
                     **{k: v for k, v in cfg.__dict__.items() if k not in ("at_width", "vg_width", "n_blocks")}},
             note="ATVGnet trained on the synthetic corpus with talkbench's reimplementation of the released recipes; "
                  "landmark basis fitted on the same clips (kind 'motion': identity normalised away, example landmark constant)",
-            deviations=([f"VG-net generator loss + {mouth_weight} x L1 on the template's mouth box (points 48..67 "
-                         "grown 25%); the official loss alone left VG-net copying the example image"]
-                        if mouth_weight > 0 else []),
+            deviations=[f"VG-net steps {t['steps'][0]}..{t['steps'][1]}: generator loss + {t['weight']} x L1 on the "
+                        "template's mouth box (points 48..67 grown 25%); the official loss alone left VG-net copying "
+                        "the example image" for t in trainer.mouth_terms],
             conv_gru="official quirk kept: Conv2dGRU(batch_first=False) fed (B, T, ...) recurs over the batch axis; "
                      "at inference (batch 1) every frame is one step from a zero state")
         click.echo(f"exported {export} + {basis.name} (sha256 {card['sha256'][:16]}...)")

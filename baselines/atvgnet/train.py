@@ -37,6 +37,7 @@ from baselines.atvgnet.preprocess import align_to_template, mfcc_windows, to_mod
 from talkbench.datasets.clips import ClipsConfig
 from talkbench.errors import ConfigError
 from talkbench.faces.mouth import box_mask, mouth_boxes
+from talkbench.training import record_loss_term
 
 
 @dataclass(frozen=True)
@@ -154,6 +155,8 @@ class ATVGTrainer:
         self.opt_g = torch.optim.Adam(self.vg.parameters(), cfg.lr, betas=betas)
         self.opt_d = torch.optim.Adam(self.d.parameters(), cfg.lr, betas=betas)
         self.steps = {"atnet": 0, "vgnet": 0}
+        self.mouth_terms: list[dict] = []  # VG-net steps trained with the mouth term (talkbench.training.record_loss_term)
+        self._vg_saved = 0
         self.commands: list[str] = []
         self.log = (self.out / "log.jsonl").open("a")
 
@@ -184,7 +187,10 @@ class ATVGTrainer:
         tmp = self.out / "state.pt.tmp"
         torch.save(state, tmp)
         tmp.replace(self.out / "state.pt")
-        (self.out / "config.json").write_text(json.dumps(asdict(self.cfg), indent=1))
+        # VG-net steps since the last save were trained with this run's mouth term (none at weight 0)
+        record_loss_term(self.mouth_terms, "vgnet", self.cfg.mouth_weight, self._vg_saved, self.steps["vgnet"])
+        self._vg_saved = self.steps["vgnet"]
+        (self.out / "config.json").write_text(json.dumps({**asdict(self.cfg), "mouth_terms": self.mouth_terms}, indent=1))
 
     def resume(self) -> bool:
         path = self.out / "state.pt"
@@ -202,6 +208,7 @@ class ATVGTrainer:
         self.opt_g.load_state_dict(st["opt_g"])
         self.opt_d.load_state_dict(st["opt_d"])
         self.steps = {"atnet": int(st["steps"][0]), "vgnet": int(st["steps"][1])}
+        self.mouth_terms, self._vg_saved = list(prev.get("mouth_terms", [])), self.steps["vgnet"]
         self.rng = np.random.default_rng([self.cfg.seed, self.steps["atnet"], self.steps["vgnet"]])
         if self.basis_path.exists():
             self.space = load_space(self.basis_path)
