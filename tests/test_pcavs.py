@@ -556,6 +556,9 @@ def test_train_cli_exports_a_loadable_checkpoint_with_card(tmp_path):
     res = CliRunner().invoke(cli, [*args[:11], "2", *args[12:], "--resume"])  # --steps 2, resumed
     assert res.exit_code == 0, res.output
     assert "resumed at step 1" in res.output and read_card(export)["steps"] == 2
+    # a setting the card records once cannot change halfway through a run
+    res = CliRunner().invoke(cli, [*args[:11], "3", *args[12:], "--resume", "--sync-align", "first-frame"])
+    assert res.exit_code == 2 and "sync_align='per-frame'" in res.output, res.output
     assert len(read_card(export)["commands"]) == 2
     # The sync stage through the CLI: E and A_sync alone first, then the joint step; both on the card.
     res = CliRunner().invoke(cli, [*args[:-4], "--out", str(tmp_path / "run2"), "--export", str(export),

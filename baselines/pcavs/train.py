@@ -283,9 +283,11 @@ class PCAVSTrainer:
         if not path.exists():
             return False
         saved = json.loads((self.out / "state.json").read_text())
-        for k in ("width", "size", "num_classes", "dataset"):
-            if saved["config"].get(k) != getattr(self.cfg, k):
-                raise ConfigError(f"{self.out}: the run was trained with {k}={saved['config'].get(k)!r}, "
+        # what the card records as one setting must be one setting for the whole run
+        for k in ("width", "size", "num_classes", "dataset", "sync_align", "mouth_weight"):
+            before = saved["config"].get(k, {"sync_align": "first-frame", "mouth_weight": 0.0}.get(k))  # older runs
+            if before != getattr(self.cfg, k):
+                raise ConfigError(f"{self.out}: the run was trained with {k}={before!r}, "
                                   f"not {getattr(self.cfg, k)!r}")
         s = torch.load(path, map_location=self.device, weights_only=False)  # our own file: holds RNG state
         self.model.load_state_dict(s["model"])
@@ -316,7 +318,7 @@ class PCAVSTrainer:
         with self._autocast():
             idvec, idmap, _ = m.V(b["ref"])
             headpose = m.E.to_headpose(m.E(b["pose"]))
-            v_mouth = m.E.to_mouth(m.E(b.get("mouth", b["target"])))
+            v_mouth = m.E.to_mouth(m.E(b["mouth"]))
             a_mouth = m.A_sync(b["spec"])
             style = torch.cat([idvec, m.E.merge(a_mouth, headpose)], 1)
             fake = m.G(style, idmap, m.G.draw_noise(len(style), self.noise, self.device))
@@ -359,7 +361,7 @@ class PCAVSTrainer:
         m.train()
         b = batch or make_batch(self.train, cfg.batch_size, self.rng)
         with self._autocast():
-            v = m.E.to_mouth(m.E(b.get("mouth", b["target"]).to(self.device))).float()
+            v = m.E.to_mouth(m.E(b["mouth"].to(self.device))).float()
             a = m.A_sync(b["spec"].to(self.device)).float()
         cross = F.l1_loss(a, v.detach())
         con, acc = contrastive(v, a)
@@ -386,7 +388,7 @@ class PCAVSTrainer:
                 l1s.append(float(F.l1_loss(out["fake"], b["target"])))
             else:
                 with self._autocast():
-                    out = {"v_mouth": m.E.to_mouth(m.E(b.get("mouth", b["target"]))).float(), "a_mouth": m.A_sync(b["spec"]).float()}
+                    out = {"v_mouth": m.E.to_mouth(m.E(b["mouth"])).float(), "a_mouth": m.A_sync(b["spec"]).float()}
             accs.append(contrastive(out["v_mouth"], out["a_mouth"])[1])
         return {**({"val_l1": float(np.mean(l1s))} if generate else {}), "val_sync_acc": float(np.mean(accs))}
 
