@@ -18,7 +18,7 @@ from talkbench.metrics.base import MetricInfo, ScoreInput
 from talkbench.types import GenRequest, lower_half_masked
 from tests.conftest import talking_frames, tone
 
-NEEDS_WEIGHTS = {"precomputed", "external", "pcavs", "audio2head"}  # user outputs, a repository, or no shipped weights
+NEEDS_WEIGHTS = {"precomputed", "external", "pcavs", "audio2head", "audio2head-kp-oracle"}  # user outputs, a repository, or no shipped weights
 
 
 @pytest.fixture(scope="module")

@@ -84,3 +84,34 @@ class Audio2HeadMethod(Method):
             return GenResult(r.sample_id, gen.frames, meta=meta)
         except (MediaError, MethodError, ValueError) as exc:
             return GenResult(r.sample_id, None, error=getattr(exc, "reason", str(exc)))
+
+
+class Audio2HeadKpOracle(Audio2HeadMethod):
+    """A diagnostic, not a method of the paper: the same weights' generator driven by the keypoint
+    detector's output on the ground-truth frames instead of audio2kp's. Its sync scores bound what
+    audio2kp can reach with this detector and generator, so a training run can tell a detector that
+    does not carry the mouth from an audio2kp that has not learnt it (docs/audio2head.md)."""
+
+    card = MethodCard(name="audio2head-kp-oracle", version="1", native_size=256, audio_frontend="none",
+                      notes="oracle: Audio2Head's generator driven by its keypoint detector on the ground-truth "
+                            "frames (resized to 256, bilinear); outputs area-resized into the protocol crop")
+
+    @torch.no_grad()
+    def _one(self, r: GenRequest) -> GenResult:
+        if r.ground_truth is None:
+            return GenResult(r.sample_id, None, error="audio2head-kp-oracle needs request.ground_truth")
+        nets = self.nets
+        img = torch.from_numpy(reference_image(r.reference))[None].to(self.device)
+        src = nets["kp_detector"](img)
+        out = []
+        for i in range(0, r.num_frames, self.batch_size):
+            gt = np.stack([reference_image(f) for f in r.ground_truth[i : i + self.batch_size]])
+            drv = nets["kp_detector"](torch.from_numpy(gt).to(self.device))
+            n = len(gt)
+            s = {k: src[k].expand(n, *src[k].shape[1:]) for k in ("value", "jacobian")}
+            d = {k: drv[k] for k in ("value", "jacobian")}
+            pred = nets["generator"](img.expand(n, -1, -1, -1), d, s)["prediction"].float().cpu().numpy()
+            u8 = (pred.transpose(0, 2, 3, 1) * 255).astype(np.uint8)
+            out += [f if r.size == f.shape[0] else cv2.resize(f, (r.size, r.size), interpolation=cv2.INTER_AREA)
+                    for f in u8]
+        return GenResult(r.sample_id, np.stack(out), meta={"adapter": self.card.notes})

@@ -12,6 +12,7 @@ for _name, _spec in {
     "wav2lip": "baselines.wav2lip.adapter:Wav2LipMethod",
     "synctalkface": "baselines.synctalkface.adapter:SyncTalkFaceMethod",
     "audio2head": "baselines.audio2head.adapter:Audio2HeadMethod",
+    "audio2head-kp-oracle": "baselines.audio2head.adapter:Audio2HeadKpOracle",
     "pcavs": "baselines.pcavs.adapter:PCAVSMethod",
     "atvgnet": "baselines.atvgnet.adapter:ATVGnetMethod",
     "precomputed": "talkbench.methods.precomputed:PrecomputedMethod",
