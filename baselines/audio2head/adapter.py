@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from baselines.audio2head.checkpoint import default_weights, load_audio2head
-from baselines.audio2head.pipeline import generate
+from baselines.audio2head.pipeline import generate, render
 from baselines.audio2head.preprocess import features_for_frames, reference_image
 from talkbench.errors import MediaError, MethodError
 from talkbench.methods.base import Method
@@ -35,6 +35,15 @@ ADAPTER_NOTES = ("reference = protocol reference frame resized to 256 (bilinear)
                  "audio zero-padded to cover every frame; 256-px outputs area-resized into the protocol crop; "
                  "frame t drawn with audio2pose row t (row 0 from the image: the official one-frame pose offset)")
 POSE_OFFSET = "frame t uses audio2pose output row t; row 0 comes from the image alone (official)"
+
+
+def to_crops(batch: np.ndarray, size: int) -> np.ndarray:
+    """Generator frames (N, 3, 256, 256) in [0, 1] -> (N, size, size, 3) uint8 protocol crops: the official
+    writer's ``(x * 255).astype(uint8)``, then an area resize."""
+    u8 = (batch.transpose(0, 2, 3, 1) * 255).astype(np.uint8)
+    if size == u8.shape[1]:
+        return u8
+    return np.stack([cv2.resize(f, (size, size), interpolation=cv2.INTER_AREA) for f in u8])
 
 
 class Audio2HeadMethod(Method):
@@ -68,16 +77,8 @@ class Audio2HeadMethod(Method):
         try:
             audio = r.masked_audio  # masked audio = silence in those frames
             feats, pad = features_for_frames(audio, r.sample_rate, r.num_frames, source=r.sample_id)
-            size = r.size
-
-            def to_crops(batch: np.ndarray) -> np.ndarray:
-                u8 = (batch.transpose(0, 2, 3, 1) * 255).astype(np.uint8)
-                if size == u8.shape[1]:
-                    return u8
-                return np.stack([cv2.resize(f, (size, size), interpolation=cv2.INTER_AREA) for f in u8])
-
             gen = generate(self.nets, reference_image(r.reference), feats, device=self.device,
-                           batch_size=self.batch_size, frames_out=to_crops)
+                           batch_size=self.batch_size, frames_out=lambda batch: to_crops(batch, r.size))
             meta = {"adapter": ADAPTER_NOTES, "pose_offset": POSE_OFFSET, "audio_pad_samples": int(pad),
                     "voiced_fraction": float(feats[:, 40].mean()),
                     "head_pose_std": [round(float(v), 4) for v in np.concatenate([gen.rot, gen.trans], 1).std(0)]}
@@ -96,22 +97,15 @@ class Audio2HeadKpOracle(Audio2HeadMethod):
                       notes="oracle: Audio2Head's generator driven by its keypoint detector on the ground-truth "
                             "frames (resized to 256, bilinear); outputs area-resized into the protocol crop")
 
-    @torch.no_grad()
     def _one(self, r: GenRequest) -> GenResult:
         if r.ground_truth is None:
             return GenResult(r.sample_id, None, error="audio2head-kp-oracle needs request.ground_truth")
-        nets = self.nets
         img = torch.from_numpy(reference_image(r.reference))[None].to(self.device)
-        src = nets["kp_detector"](img)
+        src = self.nets["kp_detector"](img)
         out = []
         for i in range(0, r.num_frames, self.batch_size):
             gt = np.stack([reference_image(f) for f in r.ground_truth[i : i + self.batch_size]])
-            drv = nets["kp_detector"](torch.from_numpy(gt).to(self.device))
-            n = len(gt)
-            s = {k: src[k].expand(n, *src[k].shape[1:]) for k in ("value", "jacobian")}
-            d = {k: drv[k] for k in ("value", "jacobian")}
-            pred = nets["generator"](img.expand(n, -1, -1, -1), d, s)["prediction"].float().cpu().numpy()
-            u8 = (pred.transpose(0, 2, 3, 1) * 255).astype(np.uint8)
-            out += [f if r.size == f.shape[0] else cv2.resize(f, (r.size, r.size), interpolation=cv2.INTER_AREA)
-                    for f in u8]
-        return GenResult(r.sample_id, np.stack(out), meta={"adapter": self.card.notes})
+            drv = self.nets["kp_detector"](torch.from_numpy(gt).to(self.device))
+            pred = render(self.nets, img, src, drv["value"], drv["jacobian"]).float().cpu().numpy()
+            out.append(to_crops(pred, r.size))
+        return GenResult(r.sample_id, np.concatenate(out), meta={"adapter": self.card.notes})

@@ -28,6 +28,15 @@ class Generation:
     kp_jacobian: np.ndarray
 
 
+def render(nets: Mapping[str, nn.Module], image: torch.Tensor, kp_source: Mapping[str, torch.Tensor],
+           value: torch.Tensor, jacobian: torch.Tensor) -> torch.Tensor:
+    """The generator on ``image`` (1, 3, 256, 256) moved from its own keypoints ``kp_source`` to n driving
+    keypoints (``value`` (n, 10, 2), ``jacobian`` (n, 10, 2, 2)): (n, 3, 256, 256) in [0, 1]."""
+    n = len(value)
+    src = {k: kp_source[k].expand(n, *kp_source[k].shape[1:]) for k in ("value", "jacobian")}
+    return nets["generator"](image.expand(n, -1, -1, -1), {"value": value, "jacobian": jacobian}, src)["prediction"]
+
+
 @torch.no_grad()
 def generate(nets: Mapping[str, nn.Module], image: np.ndarray, features: np.ndarray, *, device: str = "cpu",
              batch_size: int = 16, frames_out: Callable[[np.ndarray], np.ndarray] | None = None) -> Generation:
@@ -41,8 +50,7 @@ def generate(nets: Mapping[str, nn.Module], image: np.ndarray, features: np.ndar
     audio = torch.from_numpy(blocks)[None].to(device)
     poses = nets["audio2pose"](img, audio)[0].float().cpu().numpy()
     rot, trans = denormalise_pose(poses)
-    kp_source = nets["kp_detector"](img)
-    src = {"value": kp_source["value"], "jacobian": kp_source["jacobian"]}
+    src = nets["kp_detector"](img)
     outs, values, jacs = [], [], []
     for start, lo, hi in windows(frames, SEQ_LEN):
         a, p = window_inputs(blocks, rot, trans, start, SEQ_LEN)
@@ -51,10 +59,6 @@ def generate(nets: Mapping[str, nn.Module], image: np.ndarray, features: np.ndar
         values.append(value.float().cpu().numpy())
         jacs.append(jac.float().cpu().numpy())
         for i in range(0, hi - lo, batch_size):
-            v, j = value[i : i + batch_size], jac[i : i + batch_size]
-            n = len(v)
-            s = {k: t.expand(n, *t.shape[1:]) for k, t in src.items()}
-            pred = nets["generator"](img.expand(n, -1, -1, -1), {"value": v, "jacobian": j}, s)["prediction"]
-            pred = pred.float().cpu().numpy()
+            pred = render(nets, img, src, value[i : i + batch_size], jac[i : i + batch_size]).float().cpu().numpy()
             outs.append(frames_out(pred) if frames_out else pred)
     return Generation(np.concatenate(outs), poses, rot, trans, np.concatenate(values), np.concatenate(jacs))
